@@ -1,0 +1,54 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from xqg_lab.index import read_trec_run, search, to_run, write_trec_run
+
+
+def test_search_returns_exact_inner_product_top_k_in_order():
+    rng = np.random.default_rng(0)
+    q, p = rng.normal(size=(5, 8)), rng.normal(size=(50, 8))
+    scores, idx = search(q, p, k=10)
+    full = q @ p.T
+    want_idx = np.argsort(-full, axis=1)[:, :10]
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_allclose(scores, np.take_along_axis(full, want_idx, 1), rtol=1e-5)
+
+
+def test_search_caps_k_at_the_number_of_passages():
+    scores, idx = search(np.eye(2), np.eye(2), k=100)
+    assert scores.shape == idx.shape == (2, 2)
+
+
+def test_search_rejects_dimension_mismatch_and_nan():
+    with pytest.raises(ValueError, match="same dimension; got 3 and 4"):
+        search(np.ones((1, 3)), np.ones((2, 4)), k=1)
+    bad = np.ones((3, 2))
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf values in rows \[1\]"):
+        search(np.ones((1, 2)), bad, k=1)
+
+
+def test_run_keeps_string_ids_and_ranks_from_one():
+    scores, idx = search(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]), k=2)
+    run = to_run(scores, idx, ["q1"], ["007", "010"])
+    assert run.to_dict("list") == {
+        "query_id": ["q1", "q1"],
+        "doc_id": ["010", "007"],
+        "score": [1.0, 0.0],
+        "rank": [1, 2],
+    }
+
+
+def test_trec_run_round_trips(tmp_path):
+    run = pd.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["007", "d2"], "score": [2.5, 1.0], "rank": [1, 2]})
+    write_trec_run(run, tmp_path / "run.trec", tag="e5")
+    assert (tmp_path / "run.trec").read_text().splitlines()[0] == "q1 Q0 007 1 2.500000 e5"
+    pd.testing.assert_frame_equal(read_trec_run(tmp_path / "run.trec"), run)
+
+
+def test_malformed_trec_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.trec"
+    path.write_text("q1 Q0 d1 1 2.0 tag\nq1 Q0 d2 two 1.0 tag\n")
+    with pytest.raises(ValueError, match=r"bad.trec:2: rank must be an integer"):
+        read_trec_run(path)

@@ -1,0 +1,183 @@
+"""A content-keyed embedding cache, safe to interrupt.
+
+Vectors are keyed by the encoder settings (model identity, role, pooling, max length,
+prefix, normalisation) and by the SHA-256 of each text, so any notebook that encodes a
+text already seen with the same settings reads it back instead of re-encoding. New
+vectors are written in chunks; each chunk is two ``.npy`` files plus a ``.json`` marker
+holding their checksums, all written atomically, so a killed run loses at most the
+chunk in flight and a truncated or corrupted chunk is detected and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+KEY_BYTES = 16
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """SHA-256 prefixes of ``texts``: bytes array ``(n,)`` of dtype ``S16``."""
+    return np.array(
+        [hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts],
+        dtype=f"S{KEY_BYTES}",
+    )
+
+
+def settings_key(settings: dict) -> str:
+    """A stable 20-hex-digit name for a settings dict (JSON-serialisable)."""
+    blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EmbeddingCache:
+    """Embeddings on disk under ``root/<settings key>/``.
+
+    Parameters
+    ----------
+    root : folder of the cache; created on first write.
+    chunk_size : number of new texts encoded and written together.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, chunk_size: int = 2048):
+        self.root = Path(root)
+        self.chunk_size = chunk_size
+
+    def encode(
+        self,
+        settings: dict,
+        texts: Sequence[str],
+        encode_fn: Callable[[list[str]], np.ndarray],
+        *,
+        on_missing: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embeddings of ``texts`` (float32 ``(n, dim)``), calling ``encode_fn`` only on
+        texts not yet cached under ``settings``; ``on_missing(n)`` is told first how many
+        distinct texts that is (e.g. to size a progress bar)."""
+        folder = self.root / settings_key(settings)
+        keys = text_keys(texts)
+        found = self._load(folder, keys)
+        missing = [i for i in range(len(texts)) if i not in found]
+        if missing:
+            folder.mkdir(parents=True, exist_ok=True)
+            settings_file = folder / "settings.json"
+            if not settings_file.exists():
+                _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
+            # Each distinct missing text is encoded once, in chunks written as they finish.
+            text_of = {bytes(keys[i]): texts[i] for i in missing}
+            unique = list(text_of)
+            if on_missing is not None:
+                on_missing(len(unique))
+            new_vectors: dict[bytes, np.ndarray] = {}
+            for start in range(0, len(unique), self.chunk_size):
+                chunk_keys = unique[start : start + self.chunk_size]
+                vectors = np.asarray(encode_fn([text_of[k] for k in chunk_keys]), dtype=np.float32)
+                self._write_chunk(folder, np.array(chunk_keys, dtype=keys.dtype), vectors)
+                new_vectors.update(zip(chunk_keys, vectors))
+            for i in missing:
+                found[i] = new_vectors[bytes(keys[i])]
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
+
+    def _write_chunk(self, folder: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
+        name = hashlib.sha256(keys.tobytes()).hexdigest()[:20]
+        keys_path, vec_path = folder / f"{name}.keys.npy", folder / f"{name}.vectors.npy"
+        _atomic_save_npy(keys_path, keys)
+        _atomic_save_npy(vec_path, vectors)
+        marker = {
+            "n": int(len(keys)),
+            "dim": int(vectors.shape[1]),
+            "keys_sha256": _sha256_file(keys_path),
+            "vectors_sha256": _sha256_file(vec_path),
+        }
+        _atomic_write_text(folder / f"{name}.json", json.dumps(marker))
+
+    def _load(self, folder: Path, keys: np.ndarray) -> dict[int, np.ndarray]:
+        """Rows of ``keys`` already cached in ``folder``: ``{position: vector}``."""
+        if not folder.is_dir():
+            return {}
+        wanted: dict[bytes, list[int]] = {}
+        for i, k in enumerate(keys):
+            wanted.setdefault(bytes(k), []).append(i)
+        found: dict[int, np.ndarray] = {}
+        for marker_path in sorted(folder.glob("*.json")):
+            if marker_path.name == "settings.json":
+                continue
+            chunk = self._read_chunk(marker_path)
+            if chunk is None:
+                continue
+            chunk_keys, vectors = chunk
+            for j, k in enumerate(chunk_keys):
+                for i in wanted.get(bytes(k), ()):
+                    found[i] = vectors[j]
+        return found
+
+    def _read_chunk(self, marker_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        """A verified chunk, or ``None`` (after removing it) when it is damaged."""
+        stem = marker_path.name[: -len(".json")]
+        keys_path = marker_path.with_name(f"{stem}.keys.npy")
+        vec_path = marker_path.with_name(f"{stem}.vectors.npy")
+        try:
+            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            ok = (
+                _sha256_file(keys_path) == marker["keys_sha256"]
+                and _sha256_file(vec_path) == marker["vectors_sha256"]
+            )
+            if ok:
+                chunk_keys = np.load(keys_path, allow_pickle=False)
+                vectors = np.load(vec_path, allow_pickle=False)
+                ok = vectors.shape == (marker["n"], marker["dim"]) and len(chunk_keys) == marker["n"]
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            ok = False
+        if ok:
+            return chunk_keys, vectors
+        warnings.warn(
+            f"embedding cache chunk {marker_path} is truncated or corrupted; "
+            "it is removed and its texts are encoded again",
+            stacklevel=3,
+        )
+        for p in (marker_path, keys_path, vec_path):
+            p.unlink(missing_ok=True)
+        return None

@@ -1,0 +1,298 @@
+"""Any Hugging Face encoder with a retriever convention (see :mod:`.presets`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .presets import EncoderPreset, Pooling, Role, get_preset, passage_text
+
+PoolingFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # noqa: F821
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".txt")
+
+
+def pool(hidden, attention_mask, pooling: Pooling):
+    """Text vectors ``(batch, dim)`` from token vectors ``(batch, seq, dim)``.
+
+    ``attention_mask`` is ``(batch, seq)`` with 1 for real tokens; padding is on the right.
+    """
+    if pooling is Pooling.CLS:
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if pooling is Pooling.MEAN:
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    if pooling is Pooling.MAX:
+        return hidden.masked_fill(mask == 0, float("-inf")).max(1).values
+    import torch
+
+    last = (attention_mask.sum(1).long() - 1).clamp(min=0)
+    return hidden[torch.arange(len(hidden), device=hidden.device), last]
+
+
+def model_identity(model_name_or_path: str, *, revision: str | None = None) -> str:
+    """A string that changes whenever the model weights change.
+
+    Local folders are identified by the SHA-256 of their weight, config and tokenizer
+    files; hub names by ``name@revision``, the revision being the resolved commit of the
+    locally cached snapshot when none is given.
+    """
+    path = Path(model_name_or_path).expanduser()
+    if path.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES):
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+        return f"sha256:{h.hexdigest()}"
+    if revision is None:
+        from transformers.utils import cached_file
+
+        config = cached_file(model_name_or_path, "config.json")
+        revision = Path(config).parent.name  # .../snapshots/<commit>/config.json
+    return f"{model_name_or_path}@{revision}"
+
+
+class Encoder:
+    """A bi-encoder turning queries and passages into vectors.
+
+    Parameters
+    ----------
+    model_name_or_path : a Hugging Face model name, a local folder, or an embedded
+        name such as ``"embedded:multilingual-e5-small"`` (see :mod:`.embedded`).
+    preset : ``"e5"`` or ``"dpr"`` (see :data:`.presets.PRESETS`); the keyword
+        arguments below override its fields.
+    pooling : a :class:`Pooling` value or a callable
+        ``(last_hidden_state (b, s, d), attention_mask (b, s)) -> (b, d)``.
+    passage_model_name_or_path : a separate passage tower (untied DPR); by default the
+        query tower encodes passages too.
+    batch_size : texts per forward pass; batches hold texts of similar length.
+    device : ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
+    fp16 : run the model in half precision (CUDA only); vectors are returned as float32.
+    cache_dir : folder of the embedding cache, ``None`` for the default under
+        :func:`xqg_lab.paths.cache_dir`, ``False`` for no cache.
+    trust_remote_code : passed to ``transformers``; off unless you set it.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        preset: str = "e5",
+        pooling: str | Pooling | PoolingFn | None = None,
+        normalize: bool | None = None,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        query_max_length: int | None = None,
+        passage_max_length: int | None = None,
+        passage_model_name_or_path: str | None = None,
+        revision: str | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+        fp16: bool = False,
+        cache_dir: str | os.PathLike | None | bool = None,
+        show_progress: bool = True,
+        trust_remote_code: bool = False,
+    ):
+        base = get_preset(preset)
+        overrides = {
+            "normalize": normalize,
+            "query_prefix": query_prefix,
+            "passage_prefix": passage_prefix,
+            "query_max_length": query_max_length,
+            "passage_max_length": passage_max_length,
+        }
+        if pooling is not None and not callable(pooling):
+            overrides["pooling"] = Pooling.parse(pooling)
+        self.preset: EncoderPreset = EncoderPreset(
+            **{**base.__dict__, **{k: v for k, v in overrides.items() if v is not None}}
+        )
+        self.pooling_fn: PoolingFn | None = pooling if callable(pooling) else None
+        self.model_name_or_path = model_name_or_path
+        self.passage_model_name_or_path = passage_model_name_or_path
+        self.revision = revision
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+        self.batch_size = batch_size
+        self.device = device
+        self.fp16 = fp16
+        self.cache_dir = cache_dir
+        self.show_progress = show_progress
+        self.trust_remote_code = trust_remote_code
+        self._towers: dict[str, tuple] = {}
+        self._identity: dict[Role, str] = {}
+
+    # -- public API ---------------------------------------------------------------------
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors, float32 ``(len(texts), dim)``."""
+        return self.encode(texts, role=Role.QUERY)
+
+    def encode_passages(self, passages) -> np.ndarray:
+        """Passage vectors, float32 ``(n, dim)``, for a frame with ``title`` and ``text``
+        columns (encoded as ``title + " " + text``) or a sequence of strings."""
+        if hasattr(passages, "columns"):
+            missing = {"text"} - set(passages.columns)
+            if missing:
+                raise ValueError("passages frame needs a 'text' column (and optionally 'title')")
+            titles = passages["title"] if "title" in passages.columns else [""] * len(passages)
+            texts = [passage_text(t or "", x) for t, x in zip(titles, passages["text"])]
+        else:
+            texts = list(passages)
+        return self.encode(texts, role=Role.PASSAGE)
+
+    def encode(self, texts: Sequence[str], *, role: Role | str) -> np.ndarray:
+        """Vectors of ``texts`` (float32 ``(n, dim)``) for ``role`` ("query"/"passage")."""
+        role = Role(role)
+        texts = list(texts)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+        if self.cache_dir is False:
+            return self._encode_uncached(texts, role)
+        from .cache import EmbeddingCache
+
+        root = self.cache_dir
+        if root is None:
+            from ..paths import cache_dir
+
+            root = cache_dir() / "embeddings"
+        progress = None
+
+        def start_progress(n_missing: int) -> None:
+            nonlocal progress
+            progress = self._progress(total=n_missing, role=role)
+
+        def encode_chunk(chunk: list[str]) -> np.ndarray:
+            return self._encode_uncached(chunk, role, progress=progress)
+
+        try:
+            return EmbeddingCache(root).encode(
+                self.settings(role), texts, encode_chunk, on_missing=start_progress
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def settings(self, role: Role | str) -> dict:
+        """Everything that determines a vector besides its text (the cache key)."""
+        role = Role(role)
+        pooling = (
+            f"{self.pooling_fn.__module__}.{self.pooling_fn.__qualname__}"
+            if self.pooling_fn
+            else self.preset.pooling.value
+        )
+        return {
+            "model": self._model_identity(role),
+            "role": role.value,
+            "pooling": pooling,
+            "normalize": self.preset.normalize,
+            "prefix": self.preset.prefix(role),
+            "max_length": self.preset.max_length(role),
+            "fp16": self.fp16,
+        }
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _name(self, role: Role) -> str:
+        if role is Role.PASSAGE and self.passage_model_name_or_path:
+            return self.passage_model_name_or_path
+        return self.model_name_or_path
+
+    def _resolved_path(self, role: Role) -> str:
+        name = self._name(role)
+        if name.startswith("embedded:"):
+            from .embedded import resolve_embedded
+
+            return str(resolve_embedded(name))
+        return name
+
+    def _model_identity(self, role: Role) -> str:
+        if role not in self._identity:
+            name = self._name(role)
+            if name.startswith("embedded:"):
+                conversion = Path(self._resolved_path(role)) / "conversion.json"
+                digest = json.loads(conversion.read_text(encoding="utf-8"))["source_sha256"]
+                self._identity[role] = f"{name}@sha256:{digest}"
+            else:
+                self._identity[role] = model_identity(name, revision=self.revision)
+        return self._identity[role]
+
+    def _tower(self, role: Role):
+        """``(tokenizer, model, device)`` for ``role``, loaded on first use."""
+        name = self._name(role)
+        if name not in self._towers:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+
+            path = self._resolved_path(role)
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if self.fp16 and not str(device).startswith("cuda"):
+                raise ValueError("fp16=True needs a CUDA device; set device='cuda' or fp16=False")
+            kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            model = AutoModel.from_pretrained(path, **kwargs).to(device).eval()
+            if self.fp16:
+                model = model.half()
+            self._towers[name] = (tokenizer, model, device)
+        return self._towers[name]
+
+    def _progress(self, *, total, role: Role):
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            desc=f"encoding {role.value}s",
+            unit="text",
+            disable=not self.show_progress,
+        )
+
+    def _encode_uncached(self, texts: list[str], role: Role, *, progress=None) -> np.ndarray:
+        import torch
+
+        tokenizer, model, device = self._tower(role)
+        prefix = self.preset.prefix(role)
+        features = tokenizer(
+            [prefix + t for t in texts],
+            truncation=True,
+            max_length=self.preset.max_length(role),
+            padding=False,
+        )
+        lengths = np.array([len(ids) for ids in features["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks early
+        out = None
+        own_progress = progress is None
+        if own_progress:
+            progress = self._progress(total=len(texts), role=role)
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = tokenizer.pad(
+                    {k: [features[k][i] for i in idx] for k in features.keys()},
+                    return_tensors="pt",
+                )
+                batch = {k: v.to(device) for k, v in batch.items()}
+                hidden = model(**batch).last_hidden_state
+                if self.pooling_fn is not None:
+                    vectors = self.pooling_fn(hidden, batch["attention_mask"])
+                else:
+                    vectors = pool(hidden, batch["attention_mask"], self.preset.pooling)
+                vectors = vectors.float()
+                if self.preset.normalize:
+                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                vectors = vectors.cpu().numpy()
+                if out is None:
+                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[idx] = vectors
+                progress.update(len(idx))
+        if own_progress:
+            progress.close()
+        if out is None:
+            return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+        return out

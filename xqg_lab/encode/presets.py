@@ -1,0 +1,93 @@
+"""Encoder conventions as declarative presets.
+
+Retrievers differ in pooling, normalisation, prefixes and maximum lengths; these are
+settings of one encoder, not separate code paths.
+
+- ``dpr``: Tevatron / DPR checkpoints (mBERT, XLM-R): CLS vector, raw dot product,
+  queries 32 and passages 128 tokens, passage text ``title + " " + text``.
+- ``e5``: multilingual-e5: mean pooling over the attention mask, L2 normalisation,
+  ``query: `` / ``passage: `` prefixes, 512 tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+
+
+class Pooling(str, Enum):
+    """How token vectors become one text vector."""
+
+    CLS = "cls"
+    MEAN = "mean"
+    MAX = "max"
+    LAST = "last"
+
+    @classmethod
+    def parse(cls, value: str | Pooling) -> Pooling:
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(p.value) for p in cls)
+            raise ValueError(f"pooling must be one of {valid}; got {value!r}") from None
+
+
+class Role(str, Enum):
+    """Which side of the bi-encoder a text is encoded for."""
+
+    QUERY = "query"
+    PASSAGE = "passage"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderPreset:
+    """One retriever convention; every field can be overridden per encoder."""
+
+    pooling: Pooling
+    normalize: bool
+    query_prefix: str
+    passage_prefix: str
+    query_max_length: int
+    passage_max_length: int
+
+    def prefix(self, role: Role) -> str:
+        return self.query_prefix if role is Role.QUERY else self.passage_prefix
+
+    def max_length(self, role: Role) -> int:
+        return self.query_max_length if role is Role.QUERY else self.passage_max_length
+
+
+PRESETS: dict[str, EncoderPreset] = {
+    "dpr": EncoderPreset(
+        pooling=Pooling.CLS,
+        normalize=False,
+        query_prefix="",
+        passage_prefix="",
+        query_max_length=32,
+        passage_max_length=128,
+    ),
+    "e5": EncoderPreset(
+        pooling=Pooling.MEAN,
+        normalize=True,
+        query_prefix="query: ",
+        passage_prefix="passage: ",
+        query_max_length=512,
+        passage_max_length=512,
+    ),
+}
+
+
+def get_preset(name: str) -> EncoderPreset:
+    """The preset called ``name``; the error lists the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown encoder preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}"
+        ) from None
+
+
+def passage_text(title: str, text: str) -> str:
+    """The string a passage is encoded as: ``title + " " + text`` (DPR/Tevatron), or
+    ``text`` alone when the title is empty."""
+    return f"{title} {text}" if title else text
