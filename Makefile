@@ -16,7 +16,6 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0 || $(VENV)/bin/python -m pip install --quiet torch
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
-	$(VENV)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,60 @@
+"""One papermill run of the retrieval notebook on a tiny configuration."""
+
+import json
+import re
+
+import pytest
+
+from xqg_lab.config import ConfigError, RunConfig
+from xqg_lab.runner import NotebookFailed, run_config
+
+
+@pytest.fixture
+def tiny_beir(tmp_path):
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [("d1", "Fox", "the quick brown fox"), ("d2", "Dog", "the lazy dog"), ("d3", "Tokyo", "東京は日本の首都です")]
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}, ensure_ascii=False) + "\n" for i, t, x in docs)
+    )
+    queries = [("q1", "quick fox"), ("q2", "lazy dog"), ("q3", "日本の首都")]
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": x}, ensure_ascii=False) + "\n" for i, x in queries)
+    )
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    return folder
+
+
+def tiny_config(tiny_beir, encoder_dir, **overrides):
+    params = {"dataset": f"beir:{tiny_beir}", "encoder": str(encoder_dir), "k": 3, "batch_size": 2, **overrides}
+    return RunConfig.from_dict({"run": "tiny", "notebooks": [{"notebook": "retrieval_eval", "parameters": params}]})
+
+
+def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
+    run_dir = run_config(tiny_config(tiny_beir, tiny_encoder_dir), reports_dir=tmp_path / "reports", progress_bar=False)
+    for name in ["retrieval_eval.ipynb", "retrieval_eval.html", "index.html", "manifest.json",
+                 "retrieval_by_lang.csv", "retrieval_by_lang.json", "retrieval_by_lang.png",
+                 "retrieval_by_lang.svg", "retrieval.trec", "retrieval_per_query.csv"]:
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["notebooks"][0]["status"] == "ok"
+    assert manifest["environment"]["packages"]["torch"]
+    assert manifest["provenance"]["retrieval"]["encoder"]["query"]["model"].startswith("sha256:")
+    html = (run_dir / "retrieval_eval.html").read_text()
+    assert not re.search(r"<script[^>]+src=['\"]https?://", html), "report must render offline"
+    assert "data:image/svg+xml" in html or "<svg" in html
+
+
+def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_encoder_dir, tmp_path):
+    config = tiny_config(tiny_beir, tiny_encoder_dir, batchsize=2)
+    with pytest.raises(ConfigError, match="unknown key 'batchsize'; did you mean 'batch_size'"):
+        run_config(config, reports_dir=tmp_path)
+
+
+def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
+    config = tiny_config(tiny_beir, tiny_encoder_dir, preset="colbert")
+    with pytest.raises(NotebookFailed, match=r"retrieval_eval.ipynb failed in cell \d+: ValueError: unknown encoder preset 'colbert'"):
+        run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = tmp_path / "reports" / "tiny"
+    assert (run_dir / "retrieval_eval.ipynb").is_file() and (run_dir / "retrieval_eval.html").is_file()
+    assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "failed"

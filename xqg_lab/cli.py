@@ -1,0 +1,50 @@
+"""The ``xqg-lab`` command (also ``python -m xqg_lab``).
+
+    xqg-lab run configs/demo.yaml          run a config's notebooks into reports/<run>/
+    xqg-lab score-xor --data_file D --pred_file P [--json]
+                                           the official XOR-Retrieve R@2kt/R@5kt scorer
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _run(argv: list[str]) -> int:
+    from .config import ConfigError, load_config
+    from .runner import NotebookFailed, run_config
+
+    parser = argparse.ArgumentParser(prog="xqg-lab run", description="Run the notebooks of a config file.")
+    parser.add_argument("config", help="YAML config file, e.g. configs/demo.yaml")
+    parser.add_argument("--reports-dir", default="reports", help="parent folder of the run folder")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    args = parser.parse_args(argv)
+    try:
+        run_dir = run_config(load_config(args.config), reports_dir=args.reports_dir, kernel_name=args.kernel)
+    except (ConfigError, NotebookFailed) as exc:
+        print(f"xqg-lab: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {run_dir / 'index.html'}")
+    return 0
+
+
+def _score_xor(argv: list[str]) -> int:
+    from .metrics.xor_retrieve import main
+
+    return main(argv)
+
+
+COMMANDS = {"run": _run, "score-xor": _score_xor}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in {"-h", "--help"} else sys.stdout)
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Writing a notebook's tables, figures and provenance into the run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+
+def _target(stem: str, output_dir: str | os.PathLike) -> Path:
+    """``output_dir/stem``, refusing stems that would leave ``output_dir``."""
+    root = Path(output_dir).resolve()
+    path = (root / stem).resolve()
+    if root != path.parent and root not in path.parents:
+        raise ValueError(f"output name {stem!r} escapes the output folder {root}; use a plain file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_table(frame: pd.DataFrame, stem: str, *, output_dir: str | os.PathLike = ".") -> list[Path]:
+    """Write ``frame`` as ``<stem>.csv`` and ``<stem>.json`` (records); returns the paths."""
+    base = _target(stem, output_dir)
+    flat = frame.reset_index() if frame.index.name is not None else frame
+    csv, js = base.with_suffix(".csv"), base.with_suffix(".json")
+    flat.to_csv(csv, index=False)
+    flat.to_json(js, orient="records", indent=1, force_ascii=False)
+    return [csv, js]
+
+
+def save_chart(chart, stem: str, *, output_dir: str | os.PathLike = ".") -> list[Path]:
+    """Write an altair chart as ``<stem>.png``, ``<stem>.svg`` and its Vega-Lite spec
+    ``<stem>.vl.json`` (rendered offline by vl-convert); returns the paths."""
+    base = _target(stem, output_dir)
+    paths = [base.with_suffix(".png"), base.with_suffix(".svg"), base.with_name(base.name + ".vl.json")]
+    chart.save(str(paths[0]), scale_factor=2)
+    chart.save(str(paths[1]))
+    chart.save(str(paths[2]))
+    return paths
+
+
+def save_provenance(info: dict, stem: str, *, output_dir: str | os.PathLike = ".") -> Path:
+    """Write ``<stem>.provenance.json`` (data files and hashes, models, parameters, timings);
+    the runner gathers these into the run's ``manifest.json``."""
+    path = _target(f"{stem}.provenance.json", output_dir)
+    path.write_text(json.dumps(info, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    return path
+
+
+def data_provenance(names: list[str]) -> list[dict]:
+    """Registry name, URL, pinned sha256 and local path of each data file in ``names``."""
+    from .data.fetch import fetch, registry
+
+    entries = registry()
+    return [
+        {"name": n, "url": entries[n].url, "sha256": entries[n].sha256, "path": str(fetch(n))}
+        for n in names
+    ]
