@@ -112,3 +112,64 @@ def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
             except ValueError:
                 raise DataFormatError(path, lineno, "rank must be an integer and score a number") from None
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def search_alpha_grid(
+    query_embeddings: np.ndarray,
+    passage_embeddings: np.ndarray,
+    query_sum: np.ndarray,
+    alphas: Sequence[float],
+    *,
+    k: int,
+    depth: int | None = None,
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Exact top-``k`` search of the augmented passages ``p' = (1-α)·p + α·S`` for every
+    α of ``alphas``, at about the cost of two searches.
+
+    Scores are linear in α: ``q·p' = (1-α)·q·p + α·q·S``. One search over ``p`` and one
+    over ``S`` (each ``depth`` deep, default ``max(4k, 100)``) give candidates whose two
+    score terms are recomputed exactly; the k best per α are exact whenever the k-th
+    score beats ``(1-α)·a_depth + α·b_depth``, the best score any passage outside both
+    candidate lists can reach (Fagin's threshold argument). Queries where that bound is
+    not met are searched in full for that α. Returns ``{α: (scores, indices)}`` with
+    arrays of shape ``(n_queries, k)``, as :func:`search` gives for each α.
+    """
+    from .augment import check_alpha
+
+    alphas = [check_alpha(a) for a in alphas]
+    q = _as_matrix("query_embeddings", query_embeddings)
+    p = _as_matrix("passage_embeddings", passage_embeddings)
+    s = _as_matrix("query_sum", query_sum)
+    if p.shape != s.shape:
+        raise ValueError(f"passage embeddings {p.shape} and query sums {s.shape} must have the same shape")
+    n_p = len(p)
+    k = min(k, n_p)
+    depth = min(max(depth or max(4 * k, 100), k), n_p)
+    score_a, ids_a = search(q, p, k=depth)
+    score_b, ids_b = search(q, s, k=depth)
+    candidates = np.concatenate([ids_a, ids_b], axis=1)  # (n_q, 2·depth), may repeat ids
+    # A passage found by both searches is kept once: mask its second occurrence.
+    order = np.argsort(candidates, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(candidates, order, 1)
+    repeat = np.zeros_like(candidates, dtype=bool)
+    np.put_along_axis(repeat, order[:, 1:], sorted_ids[:, 1:] == sorted_ids[:, :-1], 1)
+    a = np.empty(candidates.shape, dtype=np.float32)
+    b = np.empty(candidates.shape, dtype=np.float32)
+    for start in range(0, len(q), 256):  # bounded memory: 256 × 2·depth × dim
+        rows = slice(start, start + 256)
+        a[rows] = np.einsum("qd,qcd->qc", q[rows], p[candidates[rows]])
+        b[rows] = np.einsum("qd,qcd->qc", q[rows], s[candidates[rows]])
+    results = {}
+    for alpha in alphas:
+        combined = np.where(repeat, -np.inf, (1 - alpha) * a + alpha * b)
+        top = np.argpartition(-combined, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(combined, top, 1), axis=1, kind="stable"), 1)
+        scores = np.take_along_axis(combined, top, 1)
+        indices = np.take_along_axis(candidates, top, 1)
+        if depth < n_p:
+            bound = (1 - alpha) * score_a[:, -1] + alpha * score_b[:, -1]
+            unsure = np.flatnonzero(scores[:, -1] < bound)
+            if len(unsure):
+                scores[unsure], indices[unsure] = search(q[unsure], (1 - alpha) * p + alpha * s, k=k)
+        results[alpha] = (scores, indices)
+    return results

@@ -1,0 +1,187 @@
+"""xQG passage augmentation (Zhuang, Shou and Zuccon, SIGIR 2023, arXiv 2305.03950).
+
+The augmented passage vector is, as the reference implementation computes it,
+
+    p' = (1 - α) · p + α · S,    S = Σ_j q_j
+
+a **sum** over every generated query ``j`` of the selected languages (35 vectors in the
+paper: 5 samples × 7 languages, α = 0.01). The sum assumes every passage has the same
+number of queries; when counts differ (e.g. held-out human questions, 0 to dozens per
+XQuAD paragraph) the passages with many queries dominate every ranking, because query
+vectors share a large common direction. Use ``rule="mean"`` (S = mean of the q_j) or
+equal counts (``max_per_lang``) there.
+
+``S`` is accumulated per passage and language while the queries are encoded, so memory
+is ``n_langs × n_passages × dim`` floats whatever the number of queries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+
+class FusionRule(str, Enum):
+    """How the generated-query vectors of one passage are combined."""
+
+    SUM = "sum"
+    MEAN = "mean"
+
+    @classmethod
+    def parse(cls, value: str | FusionRule) -> FusionRule:
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(r.value) for r in cls)
+            raise ValueError(f"rule must be one of {valid}; got {value!r}") from None
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float in [0, 1]; ValueError otherwise."""
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1]; got {alpha}")
+    return alpha
+
+
+@dataclasses.dataclass(frozen=True)
+class QuerySums:
+    """Sums of generated-query vectors per passage and language.
+
+    Attributes
+    ----------
+    doc_ids : passage ids, aligned with the passage embedding rows.
+    langs : languages of the first axis.
+    sums : float32 ``(n_langs, n_passages, dim)``; ``sums[l, i]`` = Σ of the query
+        vectors in language ``langs[l]`` generated for passage ``doc_ids[i]``.
+    counts : int64 ``(n_langs, n_passages)``, number of queries in each sum.
+    """
+
+    doc_ids: tuple[str, ...]
+    langs: tuple[str, ...]
+    sums: np.ndarray
+    counts: np.ndarray
+
+    def fused(self, *, rule: str | FusionRule = FusionRule.SUM, langs: Sequence[str] | None = None) -> np.ndarray:
+        """``S`` per passage, float32 ``(n_passages, dim)``, over ``langs`` (default all).
+
+        ``rule="sum"``: Σ_j q_j. ``rule="mean"``: Σ_j q_j / n_j; a passage without
+        queries gets ``S = 0`` under both rules — see :func:`augment_passages` for what
+        that means for ``p'``.
+        """
+        rule = FusionRule.parse(rule)
+        rows = self._lang_rows(langs)
+        total = self.sums[rows].sum(axis=0, dtype=np.float64)
+        if rule is FusionRule.MEAN:
+            n = self.counts[rows].sum(axis=0)
+            total = np.divide(total, n[:, None], out=np.zeros_like(total), where=n[:, None] > 0)
+        return total.astype(np.float32)
+
+    def n_queries(self, *, langs: Sequence[str] | None = None) -> np.ndarray:
+        """Number of queries per passage over ``langs``: int ``(n_passages,)``."""
+        return self.counts[self._lang_rows(langs)].sum(axis=0)
+
+    def _lang_rows(self, langs: Sequence[str] | None) -> list[int]:
+        if langs is None:
+            return list(range(len(self.langs)))
+        unknown = [lang for lang in langs if lang not in self.langs]
+        if unknown:
+            raise ValueError(f"languages {unknown} have no generated queries; available: {list(self.langs)}")
+        return [self.langs.index(lang) for lang in langs]
+
+
+def select_queries(
+    generated: pd.DataFrame,
+    *,
+    langs: Sequence[str] | None = None,
+    max_per_lang: int | None = None,
+    only_in_target_language: bool = False,
+) -> pd.DataFrame:
+    """The generated queries that feed the augmentation.
+
+    ``generated`` has ``doc_id, lang, sample, text`` (and ``in_target_language`` when
+    ``only_in_target_language``). ``max_per_lang`` keeps the first ``n`` samples of each
+    (passage, language) — the number-of-queries ablation.
+    """
+    missing = {"doc_id", "lang", "sample", "text"} - set(generated.columns)
+    if missing:
+        raise ValueError(f"generated queries lack columns {sorted(missing)}")
+    keep = pd.Series(True, index=generated.index)
+    if langs is not None:
+        keep &= generated["lang"].isin(list(langs))
+    if only_in_target_language:
+        if "in_target_language" not in generated.columns:
+            raise ValueError("only_in_target_language needs an 'in_target_language' column (see generate.langcheck)")
+        keep &= generated["in_target_language"].astype(bool)
+    selected = generated[keep]
+    if max_per_lang is not None:
+        if max_per_lang < 1:
+            raise ValueError(f"max_per_lang must be at least 1; got {max_per_lang}")
+        rank = selected.sort_values("sample").groupby(["doc_id", "lang"]).cumcount()
+        selected = selected[rank.reindex(selected.index) < max_per_lang]
+    return selected
+
+
+def accumulate_query_sums(
+    queries: pd.DataFrame,
+    doc_ids: Sequence[str],
+    encoder,
+    *,
+    langs: Sequence[str] | None = None,
+    chunk_size: int = 8192,
+) -> QuerySums:
+    """Encode ``queries`` (``doc_id, lang, text``) with ``encoder.encode_queries`` and sum
+    their vectors per passage and language, one chunk at a time.
+
+    ``doc_ids`` fixes the row order (that of the passage embeddings). Queries naming a
+    passage not in ``doc_ids`` are refused.
+    """
+    doc_ids = tuple(str(d) for d in doc_ids)
+    if len(set(doc_ids)) != len(doc_ids):
+        raise ValueError("doc_ids contain duplicates; passage rows must be unique")
+    row_of = {d: i for i, d in enumerate(doc_ids)}
+    unknown = sorted(set(queries["doc_id"].astype(str)) - set(row_of))
+    if unknown:
+        raise ValueError(f"{len(unknown)} generated queries name passages not in the corpus, e.g. {unknown[:5]}")
+    langs = tuple(langs) if langs is not None else tuple(sorted(queries["lang"].unique()))
+    lang_of = {lang: i for i, lang in enumerate(langs)}
+    queries = queries[queries["lang"].isin(langs)]
+    sums = counts = None
+    for start in range(0, max(len(queries), 1), chunk_size):
+        chunk = queries.iloc[start : start + chunk_size]
+        if chunk.empty:
+            break
+        vectors = np.asarray(encoder.encode_queries(chunk["text"].tolist()), dtype=np.float32)
+        if sums is None:
+            sums = np.zeros((len(langs), len(doc_ids), vectors.shape[1]), dtype=np.float32)
+            counts = np.zeros((len(langs), len(doc_ids)), dtype=np.int64)
+        li = chunk["lang"].map(lang_of).to_numpy()
+        di = chunk["doc_id"].astype(str).map(row_of).to_numpy()
+        np.add.at(sums, (li, di), vectors)
+        np.add.at(counts, (li, di), 1)
+    if sums is None:
+        raise ValueError("no generated queries to accumulate (after selecting languages)")
+    return QuerySums(doc_ids=doc_ids, langs=langs, sums=sums, counts=counts)
+
+
+def augment_passages(passage_embeddings: np.ndarray, query_sum: np.ndarray, *, alpha: float) -> np.ndarray:
+    """``p' = (1 - α) · p + α · S`` row by row: float32 ``(n_passages, dim)``.
+
+    ``query_sum`` is :meth:`QuerySums.fused` for the same passage order. A passage with
+    no generated query has ``S = 0``, so its vector is scaled by ``1 - α``; with an
+    inner-product retriever that lowers it against augmented passages, which is the
+    reference behaviour and one more reason to give every passage the same queries.
+    """
+    alpha = check_alpha(alpha)
+    p = np.asarray(passage_embeddings, dtype=np.float32)
+    s = np.asarray(query_sum, dtype=np.float32)
+    if p.shape != s.shape:
+        raise ValueError(
+            f"passage embeddings {p.shape} and query sums {s.shape} must have the same shape "
+            "(same passages in the same order, same dimension)"
+        )
+    return (1.0 - alpha) * p + alpha * s

@@ -1,0 +1,143 @@
+"""MKQA (Longpre et al., 2021): 10k Natural Questions queries aligned across 26 languages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xqg_lab.data._common import (
+    check_langs,
+    check_new_id,
+    iter_jsonl,
+    require,
+    require_id,
+)
+from xqg_lab.errors import DataFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MKQA_LANGS = (
+    "ar", "da", "de", "en", "es", "fi", "fr", "he", "hu", "it", "ja", "km", "ko",
+    "ms", "nl", "no", "pl", "pt", "ru", "sv", "th", "tr", "vi", "zh_cn", "zh_hk", "zh_tw",
+)  # fmt: skip
+"""The 26 MKQA language codes as MKQA spells them (ISO 639-1; Chinese: zh_cn, zh_hk, zh_tw)."""
+
+MKQA_SOURCES = ("full", "sample")
+"""Registry shortcuts: the full 10k file and the 6-example test sample of the MKQA repository."""
+
+MKQA_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "answer_types")
+
+
+def load_mkqa(
+    source: str | os.PathLike[str] = "full",
+    *,
+    langs: Iterable[str] | str | None = None,
+) -> pd.DataFrame:
+    """Load MKQA queries in ``langs``, streaming the (gzipped) JSONL file.
+
+    Parameters
+    ----------
+    source : {"full", "sample"} or path
+        ``"full"`` (``mkqa.jsonl.gz``, 10,000 examples; not in the offline mirror),
+        ``"sample"`` (6 examples from the MKQA test data), or the path of a file in the MKQA
+        schema (``example_id``, ``queries{lang}``, ``answers{lang: [{type, text, aliases}]}``),
+        gzipped or not.
+    langs : iterable of str, str or None
+        Codes of :data:`MKQA_LANGS` to keep (None: all 26).
+
+    Returns
+    -------
+    DataFrame
+        ``query_id`` (``"<example_id>-<lang>"``), ``question_id`` (str, MKQA's
+        ``example_id``, shared across languages), ``lang``, ``text``, ``answers`` (list[str]:
+        each answer's ``text`` then its ``aliases``, de-duplicated in order; empty for
+        unanswerable and long answers), ``answer_types`` (list[str], one per answer entry,
+        e.g. ``"entity"``, ``"date"``, ``"unanswerable"``); sorted by ``query_id``.
+
+    Raises
+    ------
+    DataFormatError
+        Malformed JSON, a missing language or field, an empty query, duplicate
+        ``example_id`` -- each naming the line.
+    """
+    import pandas as pd
+
+    selected = check_langs(langs, MKQA_LANGS, what="MKQA language")
+    path = _resolve(source)
+    rows: list[tuple[Any, ...]] = []
+    seen: dict[str, int] = {}
+    for line, obj in iter_jsonl(path):
+        example_id = require_id(obj, "example_id", path=path, line=line)
+        check_new_id(seen, example_id, line, what="example_id", path=path)
+        queries = require(obj, "queries", dict, path=path, line=line)
+        answers = require(obj, "answers", dict, path=path, line=line)
+        for lang in selected:
+            text = _get(queries, lang, "queries", path, line)
+            if not isinstance(text, str) or not text.strip():
+                raise DataFormatError(
+                    path,
+                    line,
+                    f"empty or non-string queries[{lang!r}] for example {example_id}; "
+                    "expected non-empty text",
+                )
+            entries = _get(answers, lang, "answers", path, line)
+            texts, types = _answers(entries, lang=lang, path=path, line=line)
+            rows.append((f"{example_id}-{lang}", example_id, lang, text, texts, types))
+    frame = pd.DataFrame(rows, columns=list(MKQA_COLUMNS))
+    return frame.sort_values("query_id", ignore_index=True)
+
+
+def _get(mapping: dict[str, Any], lang: str, field: str, path: Path, line: int) -> Any:
+    if lang not in mapping:
+        raise DataFormatError(
+            path, line, f"missing language {lang!r} in field {field!r}; found {sorted(mapping)}"
+        )
+    return mapping[lang]
+
+
+def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[str], list[str]]:
+    if not isinstance(entries, list):
+        raise DataFormatError(
+            path, line, f"answers[{lang!r}] must be a list, found {type(entries).__name__}"
+        )
+    texts: list[str] = []
+    types: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise DataFormatError(
+                path, line, f"answers[{lang!r}]: each answer must be an object with a string 'type'"
+            )
+        types.append(entry["type"])
+        candidates = [entry.get("text"), *(entry.get("aliases") or [])]
+        for candidate in candidates:
+            if candidate is None:
+                continue
+            if not isinstance(candidate, str):
+                raise DataFormatError(
+                    path,
+                    line,
+                    f"answers[{lang!r}]: answer text/alias must be a string, "
+                    f"found {candidate!r:.80}",
+                )
+            if candidate and candidate not in texts:
+                texts.append(candidate)
+    return texts, types
+
+
+def _resolve(source: str | os.PathLike[str]) -> Path:
+    if isinstance(source, str) and source in MKQA_SOURCES:
+        from xqg_lab.data.fetch import fetch
+
+        return fetch(f"mkqa.{source}")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no such file: {path}; expected {' or '.join(map(repr, MKQA_SOURCES))} or the "
+                "path of an MKQA JSONL(.gz) file"
+            )
+        return path
+    raise TypeError(f"source must be 'full', 'sample' or a path, found {type(source).__name__}")

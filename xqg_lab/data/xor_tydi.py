@@ -1,0 +1,273 @@
+"""XOR-TyDi QA, XOR-Retrieve (Asai et al., 2021): questions, their English translations, DPR corpus.
+
+- questions: the English-span JSONL files ``{id, question, answers, lang, split}``
+  (dev v1.1: 2,110 questions; train: 15,250);
+- translations: human translations of the questions into English, line-aligned text files
+  ``<l>-en/<l>.txt`` / ``en.txt``;
+- corpus: the DPR-style passage TSV ``id<TAB>text<TAB>title`` (``enwiki_20190201_w100.tsv``,
+  about 18M passages; not mirrored -- pass its path).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xqg_lab.data._common import (
+    PASSAGE_COLUMNS,
+    OnEmpty,
+    check_choice,
+    check_langs,
+    check_new_id,
+    iter_jsonl,
+    iter_lines,
+    read_aligned_pairs,
+    require,
+    require_id,
+    require_text,
+)
+from xqg_lab.errors import DataFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+"""The 7 XOR-TyDi languages (ISO 639-1)."""
+
+XOR_SPLITS = ("dev", "train")
+"""Splits of the XOR-Retrieve English-span questions available through :func:`fetch`."""
+
+DPR_HEADER = ("id", "text", "title")
+"""Header row of a DPR-style passage TSV."""
+
+QUESTION_COLUMNS = ("query_id", "lang", "text", "answers", "split")
+
+
+def load_xor_questions(
+    source: str | os.PathLike[str] = "dev",
+    *,
+    langs: Iterable[str] | str | None = None,
+) -> pd.DataFrame:
+    """Load XOR-Retrieve questions (JSONL ``{id, question, answers, lang, split}``).
+
+    Parameters
+    ----------
+    source : {"dev", "train"} or path
+        A split name (fetched: dev = ``xor_dev_retrieve_eng_span_v1_1.jsonl``, train =
+        ``xor_train_retrieve_eng_span.jsonl``) or the path of a file in that format (pass a
+        ``Path`` to read a file literally named ``dev``). Gzipped files are read transparently.
+    langs : iterable of str, str or None
+        Keep only these languages of :data:`XOR_LANGS` (None: all). The whole file is
+        validated either way.
+
+    Returns
+    -------
+    DataFrame
+        ``query_id`` (str, the file's ``id``), ``lang`` (str, ISO 639-1; the train file's
+        ``" ar"`` is stripped to ``"ar"``), ``text`` (str, the question), ``answers``
+        (list[str], English answer strings, may contain ``"yes"``/``"no"``), ``split`` (str);
+        sorted by ``query_id``.
+
+    Raises
+    ------
+    DataFormatError
+        Malformed JSON (line), missing or mistyped field (field and line), empty question,
+        unknown language code (line), duplicate id (both lines), invalid UTF-8.
+    """
+    import pandas as pd
+
+    selected = check_langs(langs, XOR_LANGS, what="XOR-TyDi language")
+    path = _resolve_split(source)
+    rows = []
+    seen: dict[str, int] = {}
+    for line, obj in iter_jsonl(path):
+        query_id = require_id(obj, "id", path=path, line=line)
+        check_new_id(seen, query_id, line, what="question id", path=path)
+        text = require_text(obj, "question", path=path, line=line)
+        answers = require(obj, "answers", list, path=path, line=line)
+        if not all(isinstance(a, str) for a in answers):
+            raise DataFormatError(
+                path, line, f"field 'answers' must be a list of strings, found {answers!r:.120}"
+            )
+        raw_lang = require(obj, "lang", str, path=path, line=line)
+        lang = raw_lang.strip()
+        if lang not in XOR_LANGS:
+            raise DataFormatError(
+                path,
+                line,
+                f"unknown language code {raw_lang!r}; expected one of: {', '.join(XOR_LANGS)}",
+            )
+        split = require(obj, "split", str, path=path, line=line)
+        rows.append((query_id, lang, text, list(answers), split))
+    frame = pd.DataFrame(rows, columns=list(QUESTION_COLUMNS))
+    frame = frame[frame["lang"].isin(selected)]
+    return frame.sort_values("query_id", ignore_index=True)
+
+
+def load_xor_translations(
+    lang: str,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    on_empty: OnEmpty | str = OnEmpty.DROP,
+) -> pd.DataFrame:
+    """Load the human English translations of XOR-TyDi questions in ``lang`` as aligned pairs.
+
+    Parameters
+    ----------
+    lang : str
+        One of :data:`XOR_LANGS`.
+    folder : path, optional
+        Folder holding ``<lang>-en/<lang>.txt`` and ``<lang>-en/en.txt``; fetched if omitted.
+    on_empty : {"drop", "raise"}
+        A pair with an empty side: ``"drop"`` skips it with a warning (the upstream Arabic file
+        has one such pair, line 428), ``"raise"`` raises :class:`DataFormatError`.
+
+    Returns
+    -------
+    DataFrame
+        ``pair_id`` (``"<lang>-<line:06d>"``), ``lang``, ``src_text`` (English translation),
+        ``tgt_text`` (original question in ``lang``), in line order.
+
+    Raises
+    ------
+    DataFormatError
+        The two files have different line counts (names both), invalid UTF-8, or an empty
+        line with ``on_empty="raise"``.
+    """
+    check_choice(lang, XOR_LANGS, what="XOR-TyDi language")
+    if folder is None:
+        from xqg_lab.data.fetch import fetch
+
+        other_path = fetch(f"xor_tydi.translation.{lang}.{lang}")
+        eng_path = fetch(f"xor_tydi.translation.{lang}.en")
+    else:
+        other_path = Path(folder) / f"{lang}-en" / f"{lang}.txt"
+        eng_path = Path(folder) / f"{lang}-en" / "en.txt"
+    return read_aligned_pairs(eng_path, other_path, lang=lang, on_empty=on_empty)
+
+
+def iter_dpr_corpus(
+    path: str | os.PathLike[str], *, batch_size: int = 100_000
+) -> Iterator[pd.DataFrame]:
+    """Stream a DPR-style passage TSV (``id<TAB>text<TAB>title`` + header) in batches.
+
+    Parsed like DPR's own reader (``csv.reader(f, delimiter="\\t")``: fields may be quoted,
+    with ``""`` for a literal quote). Never holds more than one batch; gzip is read
+    transparently.
+
+    Parameters
+    ----------
+    path : path
+        The TSV, e.g. ``enwiki_20190201_w100.tsv`` (about 18M passages for XOR-TyDi).
+    batch_size : int
+        Rows per yielded frame (>= 1).
+
+    Yields
+    ------
+    DataFrame
+        ``doc_id`` (str), ``title`` (str, may be empty), ``text`` (str), in file order.
+
+    Raises
+    ------
+    DataFormatError
+        Wrong header (line 1), a row without exactly 3 fields, an empty id or text, a CSV
+        quoting error, invalid UTF-8 -- each naming the line.
+    """
+    import pandas as pd
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, found {batch_size!r}")
+    for rows in _iter_dpr_rows(path, batch_size=batch_size):
+        yield pd.DataFrame(rows, columns=list(PASSAGE_COLUMNS))
+
+
+def load_dpr_corpus(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Load a small DPR-style passage TSV whole; see :func:`iter_dpr_corpus` for the format.
+
+    Returns
+    -------
+    DataFrame
+        ``doc_id``, ``title``, ``text`` in file order; ids checked for duplicates.
+    """
+    import pandas as pd
+
+    rows: list[tuple[str, str, str]] = []
+    for batch in _iter_dpr_rows(path, batch_size=100_000, seen={}):
+        rows.extend(batch)
+    return pd.DataFrame(rows, columns=list(PASSAGE_COLUMNS))
+
+
+def _iter_dpr_rows(
+    path: str | os.PathLike[str], *, batch_size: int, seen: dict[str, int] | None = None
+) -> Iterator[list[tuple[str, str, str]]]:
+    reader = csv.reader((text for _, text in iter_lines(path, keepends=True)), delimiter="\t")
+    batch: list[tuple[str, str, str]] = []
+    header_seen = False
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataFormatError(
+                path,
+                reader.line_num,
+                f"TSV parse error: {exc}; expected id<TAB>text<TAB>title rows",
+            ) from None
+        line = reader.line_num
+        if not row:  # blank line
+            continue
+        if not header_seen:
+            if tuple(row) != DPR_HEADER:
+                raise DataFormatError(
+                    path,
+                    line,
+                    f"expected the header {'<TAB>'.join(DPR_HEADER)}, found {row!r:.120}",
+                )
+            header_seen = True
+            continue
+        if len(row) != 3:
+            raise DataFormatError(
+                path,
+                line,
+                f"expected 3 tab-separated fields (id, text, title), found {len(row)}: {row!r:.120}"
+                " (an unbalanced quote merges or splits rows)",
+            )
+        doc_id, text, title = row
+        if not doc_id.strip():
+            raise DataFormatError(path, line, "empty passage id; expected a non-empty id")
+        if not text.strip():
+            raise DataFormatError(
+                path, line, f"empty passage text for id {doc_id!r}; expected non-empty text"
+            )
+        if seen is not None:
+            check_new_id(seen, doc_id, line, what="passage id", path=path)
+        batch.append((doc_id, title, text))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if not header_seen:
+        raise DataFormatError(
+            path, None, f"empty file; expected the header {'<TAB>'.join(DPR_HEADER)}"
+        )
+    if batch:
+        yield batch
+
+
+def _resolve_split(source: str | os.PathLike[str]) -> Path:
+    if isinstance(source, str) and source in XOR_SPLITS:
+        from xqg_lab.data.fetch import fetch
+
+        return fetch(f"xor_tydi.{source}")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no such file: {path}; expected a split name ({', '.join(XOR_SPLITS)}) or the "
+                "path of an XOR-Retrieve JSONL file"
+            )
+        return path
+    raise TypeError(f"source must be a split name or a path, found {type(source).__name__}")
