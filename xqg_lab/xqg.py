@@ -1,0 +1,107 @@
+"""The xQG experiment: baseline vs augmented passages, per language and per α."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .augment import FusionRule, QuerySums, accumulate_query_sums, select_queries
+from .data._common import RetrievalData
+from .index import search_alpha_grid, to_run
+from .metrics.ranking import aggregate, per_query
+
+
+@dataclasses.dataclass
+class XQGResult:
+    """Scores of one augmentation condition over an α grid.
+
+    Attributes
+    ----------
+    per_query : ``{α: frame}``, each ``query_id, lang`` plus one column per measure; α = 0
+        is the un-augmented baseline.
+    curve : tidy ``alpha, lang, measure, value`` (mean over the queries of each language).
+    runs : ``{α: run frame}`` (``query_id, doc_id, score, rank``).
+    query_sums : the accumulated query vectors (``counts`` tells how many per passage).
+    rule : the fusion rule used (``"sum"`` or ``"mean"``).
+    seconds : wall-clock time per stage.
+    """
+
+    per_query: dict[float, pd.DataFrame]
+    curve: pd.DataFrame
+    runs: dict[float, pd.DataFrame]
+    query_sums: QuerySums
+    rule: str
+    seconds: dict[str, float]
+
+
+def evaluate_xqg(
+    data: RetrievalData,
+    generated: pd.DataFrame,
+    encoder,
+    *,
+    alphas: Sequence[float],
+    rule: str | FusionRule = FusionRule.SUM,
+    augment_langs: Sequence[str] | None = None,
+    max_per_lang: int | None = None,
+    only_in_target_language: bool = False,
+    k: int = 100,
+    measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
+) -> XQGResult:
+    """Retrieve ``data.queries`` against passages augmented with ``generated`` queries.
+
+    ``generated``: ``doc_id, lang, sample, text`` (a generated-query store or held-out
+    human questions). The whole α grid costs about two searches
+    (:func:`xqg_lab.index.search_alpha_grid`); α = 0 is always included as the baseline.
+    """
+    rule = FusionRule.parse(rule)
+    alphas = sorted({0.0, *map(float, alphas)})
+    seconds = {}
+    start = time.perf_counter()
+    passage_vectors = encoder.encode_passages(data.passages)
+    query_vectors = encoder.encode_queries(data.queries["text"].tolist())
+    seconds["encode"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    selected = select_queries(
+        generated, langs=augment_langs, max_per_lang=max_per_lang, only_in_target_language=only_in_target_language
+    )
+    sums = accumulate_query_sums(selected, data.passages["doc_id"], encoder, langs=augment_langs)
+    seconds["encode_generated"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    grid = search_alpha_grid(query_vectors, passage_vectors, sums.fused(rule=rule), alphas, k=k)
+    seconds["alpha_grid_search"] = time.perf_counter() - start
+
+    langs = data.queries[["query_id", "lang"]]
+    runs, scored, curve = {}, {}, []
+    for alpha, (scores, indices) in grid.items():
+        runs[alpha] = to_run(scores, indices, data.queries["query_id"], data.passages["doc_id"])
+        frame = per_query(runs[alpha], data.qrels, list(measures)).merge(langs, on="query_id", validate="one_to_one")
+        scored[alpha] = frame[["query_id", "lang", *measures]]
+        by_lang = aggregate(scored[alpha], by="lang").drop(columns="n_queries")
+        curve.append(by_lang.reset_index().melt(id_vars="lang", var_name="measure").assign(alpha=alpha))
+    curve = pd.concat(curve, ignore_index=True)[["alpha", "lang", "measure", "value"]]
+    return XQGResult(
+        per_query=scored, curve=curve, runs=runs, query_sums=sums, rule=rule.value, seconds=seconds
+    )
+
+
+def rank_changes(baseline: pd.DataFrame, augmented: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each query's relevant passage before and after augmentation.
+
+    Returns ``query_id, doc_id, rank_before, rank_after, change`` (positive = moved up;
+    a passage outside a run's depth gets rank ``inf``).
+    """
+    relevant = qrels[qrels["relevance"] > 0][["query_id", "doc_id"]]
+    before = relevant.merge(baseline[["query_id", "doc_id", "rank"]], how="left", on=["query_id", "doc_id"])
+    after = relevant.merge(augmented[["query_id", "doc_id", "rank"]], how="left", on=["query_id", "doc_id"])
+    out = relevant.assign(
+        rank_before=before["rank"].astype(float).fillna(np.inf).to_numpy(),
+        rank_after=after["rank"].astype(float).fillna(np.inf).to_numpy(),
+    )
+    diff = out["rank_before"] - out["rank_after"]
+    return out.assign(change=diff.where(np.isfinite(diff), np.nan))
