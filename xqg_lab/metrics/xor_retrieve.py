@@ -1,0 +1,454 @@
+"""XOR-Retrieve R@2kt / R@5kt, reproducing the official scorer exactly.
+
+Reference: ``evals/eval_xor_retrieve.py`` of github.com/AkariAsai/XORQA (Asai et al., 2021,
+"XOR QA: Cross-lingual Open-Retrieval Question Answering"). Its rules, reproduced here:
+
+1. a prediction is, per question id, a list of ranked passage *texts* (strings; DPR-style
+   ``{"text": ...}`` dicts are not accepted by the official script either);
+2. answers exactly equal to ``"yes"`` or ``"no"`` (case-sensitive, so ``"Yes"`` stays) are
+   dropped; a question with no answer left is not scored;
+3. passages are tokenised in rank order with ``nltk.word_tokenize`` and their tokens appended
+   until at least ``k·1000`` are collected; exactly the first ``k·1000`` are kept and joined
+   with single spaces (so an answer may span two passages);
+4. hit = some remaining answer is a plain, case-sensitive substring of that string;
+5. per language: hits / scored × 100; the headline is the unweighted mean over languages.
+
+Differences, all loud rather than silent: questions without a prediction are not counted
+(as in the official script) but warned about; retrievals shorter than ``k·1000`` tokens are
+scored on what there is (as in the official script) and warned about; predictions for ids not
+in the data are ignored (as in the official script) with a warning. The language of a question
+is the data file's ``lang`` with surrounding whitespace stripped (the train file writes
+``" ar"``); the official script groups by the prediction's ``lang``, so a prediction whose
+language differs from the data's raises ``ValueError`` instead of being regrouped.
+Exact agreement also needs the same NLTK tokeniser version (Punkt tables and Treebank rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from os import PathLike
+
+import numpy as np
+import pandas as pd
+
+from xqg_lab.errors import DataFormatError
+
+__all__ = [
+    "read_xor_data",
+    "read_xor_predictions",
+    "xor_recall_per_query",
+    "xor_recall",
+    "main",
+]
+
+TOKENS_PER_K = 1000
+YES_NO = ("yes", "no")
+_CACHE_SIZE = 1 << 14  # distinct passages whose tokens are kept (about 100 MB for 100-word passages)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_xor_data(path: str | PathLike) -> pd.DataFrame:
+    """Read an XOR-Retrieve JSONL file (one ``{id, question, answers, lang, ...}`` per line).
+
+    Returns a frame with ``query_id`` (str), ``lang`` (str, whitespace stripped: the train file
+    writes ``" ar"``), ``text`` (the question, or None when absent) and ``answers`` (list of str),
+    in file order. Raises :class:`DataFormatError` (``path:line: ...``) for invalid JSON, missing
+    or mistyped fields, and duplicate ids.
+    """
+    rows = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFormatError(
+                    path, lineno, f"invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line"
+                ) from None
+            if not isinstance(obj, dict):
+                raise DataFormatError(path, lineno, f"expected a JSON object, found {type(obj).__name__}")
+            for field in ("id", "answers", "lang"):
+                if field not in obj:
+                    raise DataFormatError(
+                        path, lineno, f"expected a field {field!r}, found fields {sorted(obj)}"
+                    )
+            qid, answers, lang = obj["id"], obj["answers"], obj["lang"]
+            if not isinstance(qid, str):
+                raise DataFormatError(path, lineno, f"expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
+            if not isinstance(lang, str):
+                raise DataFormatError(path, lineno, f"expected 'lang' to be a string, found {type(lang).__name__}")
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise DataFormatError(path, lineno, f"expected 'answers' to be a list of strings, found {answers!r}")
+            if qid in seen:
+                raise DataFormatError(path, lineno, f"duplicate id {qid!r} (first on line {seen[qid]})")
+            seen[qid] = lineno
+            text = obj.get("question")
+            rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
+    return pd.DataFrame(rows, columns=["query_id", "lang", "text", "answers"])
+
+
+def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
+    """Read an official-format prediction file: a JSON list of ``{"id", "lang", "ctxs"}``.
+
+    ``ctxs`` must be a list of passage texts (str) in rank order, as the official scorer
+    requires. Returns a frame with ``query_id`` (str), ``lang`` (str, stripped) and ``ctxs``
+    (list of str), in file order. Raises :class:`DataFormatError` naming the file and item
+    index for invalid JSON, missing fields, non-string passages and duplicate ids.
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            items = json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataFormatError(path, e.lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(items, list):
+        raise DataFormatError(
+            path, None, f"expected a JSON list of {{'id', 'lang', 'ctxs'}} objects, found {type(items).__name__}"
+        )
+    rows = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        where = f"item {i}"
+        if not isinstance(item, dict):
+            raise DataFormatError(path, None, f"{where}: expected a JSON object, found {type(item).__name__}")
+        for field in ("id", "lang", "ctxs"):
+            if field not in item:
+                raise DataFormatError(path, None, f"{where}: expected a field {field!r}, found fields {sorted(item)}")
+        qid, lang, ctxs = item["id"], item["lang"], item["ctxs"]
+        if not isinstance(qid, str):
+            raise DataFormatError(path, None, f"{where}: expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
+        if not isinstance(lang, str):
+            raise DataFormatError(path, None, f"{where}: expected 'lang' to be a string, found {type(lang).__name__}")
+        if not isinstance(ctxs, list):
+            raise DataFormatError(path, None, f"{where}: expected 'ctxs' to be a list of passage texts, found {type(ctxs).__name__}")
+        for j, ctx in enumerate(ctxs):
+            if not isinstance(ctx, str):
+                hint = " (DPR-style output: keep only the text, ctxs = [c['text'] for c in ctxs])" if isinstance(ctx, dict) else ""
+                raise DataFormatError(
+                    path, None, f"{where} (id {qid!r}): expected ctxs[{j}] to be a passage text (str), "
+                    f"found {type(ctx).__name__}{hint}"
+                )
+        if qid in seen:
+            raise DataFormatError(path, None, f"{where}: duplicate id {qid!r} (first at item {seen[qid]}); keep one ranking per question")
+        seen[qid] = i
+        rows.append((qid, lang.strip(), list(ctxs)))
+    return pd.DataFrame(rows, columns=["query_id", "lang", "ctxs"])
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _word_tokenizer():
+    """Return a callable ``text -> list[str]``: NLTK's ``word_tokenize`` with Punkt data available."""
+    try:
+        from xqg_lab.data.fetch import ensure_punkt
+    except ModuleNotFoundError as e:  # until xqg_lab.data.fetch exists
+        if e.name not in ("xqg_lab.data.fetch",):
+            raise
+    else:
+        ensure_punkt()
+    from nltk.tokenize import word_tokenize
+
+    return word_tokenize
+
+
+class _TokenCache:
+    """Bounded LRU cache of token lists per distinct passage text (within one scoring call)."""
+
+    def __init__(self, tokenize, maxsize: int = _CACHE_SIZE):
+        self._tokenize = tokenize
+        self._maxsize = maxsize
+        self._store: OrderedDict[str, list[str]] = OrderedDict()
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self._store.get(text)
+        if tokens is not None:
+            self._store.move_to_end(text)
+            return tokens
+        tokens = self._tokenize(text)
+        self._store[text] = tokens
+        if len(self._store) > self._maxsize:
+            self._store.popitem(last=False)
+        return tokens
+
+
+def _check_ks(ks) -> tuple[int, ...]:
+    if isinstance(ks, int):
+        ks = (ks,)
+    ks = tuple(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise ValueError(f"expected ks as positive integers (thousands of tokens), e.g. (2, 5), found {ks!r}")
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"expected distinct ks, found {ks!r}")
+    return tuple(int(k) for k in ks)
+
+
+def _normalise_predictions(predictions) -> tuple[dict[str, Sequence[str]], dict[str, str]]:
+    """Return (qid -> ranked texts, qid -> lang for predictions that name one)."""
+    langs: dict[str, str] = {}
+    if isinstance(predictions, pd.DataFrame):
+        for col in ("query_id", "ctxs"):
+            if col not in predictions.columns:
+                raise ValueError(
+                    f"predictions frame: expected a column {col!r}, found columns {list(predictions.columns)}; "
+                    f"use read_xor_predictions() or a frame with 'query_id' and 'ctxs' (list of passage texts)"
+                )
+        dup = predictions["query_id"].duplicated()
+        if dup.any():
+            raise ValueError(
+                f"predictions frame: expected one ranking per question, found duplicate query_id "
+                f"{predictions.loc[dup, 'query_id'].iloc[0]!r}; keep one row per question"
+            )
+        ctxs = dict(zip(predictions["query_id"], predictions["ctxs"]))
+        if "lang" in predictions.columns:
+            langs = {q: l for q, l in zip(predictions["query_id"], predictions["lang"]) if isinstance(l, str)}
+    elif isinstance(predictions, Mapping):
+        ctxs = dict(predictions)
+    else:
+        raise TypeError(
+            f"expected predictions as a DataFrame (query_id, ctxs[, lang]) or a mapping query_id -> list of "
+            f"passage texts, found {type(predictions).__name__}"
+        )
+    for q, texts in ctxs.items():
+        if not isinstance(q, str):
+            raise TypeError(f"predictions: expected str question ids, found {type(q).__name__} {q!r}; convert with str()")
+        if isinstance(texts, str) or not isinstance(texts, (Sequence, np.ndarray)):
+            raise TypeError(
+                f"predictions for {q!r}: expected a list of passage texts in rank order, found {type(texts).__name__}"
+            )
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(
+                    f"predictions for {q!r}: expected passage texts (str), found {type(t).__name__}; "
+                    f"pass the text only (not title or DPR dicts)"
+                )
+    return ctxs, langs
+
+
+def _few(ids: Sequence[str], n: int = 5) -> str:
+    ids = list(ids)
+    return ", ".join(repr(i) for i in ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def xor_recall_per_query(
+    data: pd.DataFrame,
+    predictions: pd.DataFrame | Mapping[str, Sequence[str]],
+    *,
+    ks: Sequence[int] = (2, 5),
+) -> pd.DataFrame:
+    """Per-question XOR-Retrieve hits at ``k·1000`` tokens (official R@kt semantics).
+
+    Parameters
+    ----------
+    data : frame with ``query_id`` (str), ``lang`` (str) and ``answers`` (list of str), e.g. from
+        :func:`read_xor_data`.
+    predictions : frame with ``query_id`` and ``ctxs`` (list of passage texts, rank order) and
+        optionally ``lang`` (checked against ``data``), e.g. from :func:`read_xor_predictions`;
+        or a mapping ``query_id -> list of passage texts``.
+    ks : budgets in thousands of whitespace-joined NLTK tokens.
+
+    Returns
+    -------
+    DataFrame, one row per question of ``data`` sorted by ``query_id``: ``query_id``, ``lang``
+    (stripped), ``predicted`` (bool), ``scored`` (bool: predicted and at least one answer other
+    than "yes"/"no"), ``hit@{k}kt`` per k (float 1.0 / 0.0, NaN when not scored) and ``n_tokens``
+    (Int64: tokens kept for the largest budget, at most ``max(ks)·1000``; NA when not scored).
+
+    Warns (UserWarning) about questions without a prediction (not counted), predictions for
+    unknown ids (ignored) and scored questions whose retrieval is shorter than a budget.
+    """
+    ks = _check_ks(ks)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"expected data as a DataFrame (query_id, lang, answers), found {type(data).__name__}")
+    for col in ("query_id", "lang", "answers"):
+        if col not in data.columns:
+            raise ValueError(
+                f"data frame: expected a column {col!r}, found columns {list(data.columns)}; use read_xor_data()"
+            )
+    if data["query_id"].duplicated().any():
+        raise ValueError(
+            f"data frame: expected each query_id once, found duplicate "
+            f"{data.loc[data['query_id'].duplicated(), 'query_id'].iloc[0]!r}"
+        )
+    ctxs, pred_langs = _normalise_predictions(predictions)
+
+    data = data.sort_values("query_id", kind="stable").reset_index(drop=True)
+    qids = list(data["query_id"])
+    for q in qids:
+        if not isinstance(q, str):
+            raise TypeError(f"data frame: expected str query ids, found {type(q).__name__} {q!r}; convert with astype(str)")
+    langs = [l.strip() if isinstance(l, str) else l for l in data["lang"]]
+    known = set(qids)
+
+    mismatched = [
+        (q, pred_langs[q].strip(), lang)
+        for q, lang in zip(qids, langs)
+        if q in pred_langs and pred_langs[q].strip() != lang
+    ]
+    if mismatched:
+        q, pl, dl = mismatched[0]
+        raise ValueError(
+            f"predictions: expected each prediction's lang to match the data's, found {len(mismatched)} mismatches, "
+            f"e.g. {q!r} has lang {pl!r} in the predictions and {dl!r} in the data; the official scorer would group "
+            f"it under the prediction's lang, so fix the prediction file"
+        )
+    unknown = [q for q in ctxs if q not in known]
+    if unknown:
+        warnings.warn(
+            f"XOR-Retrieve: ignoring predictions for {len(unknown)} question ids not in the data "
+            f"(e.g. {_few(sorted(unknown))}); the official scorer skips them too",
+            UserWarning,
+            stacklevel=2,
+        )
+    missing = [q for q in qids if q not in ctxs]
+    if missing:
+        warnings.warn(
+            f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
+            f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    budgets = [k * TOKENS_PER_K for k in ks]
+    max_budget = max(budgets)
+    tokenize = None  # created on first use so that yes/no-only data needs no NLTK
+    n = len(qids)
+    predicted = np.zeros(n, dtype=bool)
+    scored = np.zeros(n, dtype=bool)
+    hits = {k: np.full(n, np.nan) for k in ks}
+    n_tokens = pd.array([pd.NA] * n, dtype="Int64")
+
+    for i, (q, answers) in enumerate(zip(qids, data["answers"])):
+        if q not in ctxs:
+            continue
+        predicted[i] = True
+        span_answers = [a for a in answers if a not in YES_NO]
+        if not span_answers:
+            continue
+        scored[i] = True
+        if tokenize is None:
+            tokenize = _TokenCache(_word_tokenizer())
+        tokens: list[str] = []
+        for text in ctxs[q]:
+            tokens += tokenize(text)
+            if len(tokens) >= max_budget:
+                break
+        del tokens[max_budget:]
+        n_tokens[i] = len(tokens)
+        for k, budget in zip(ks, budgets):
+            concat = " ".join(tokens[:budget])
+            hits[k][i] = 1.0 if any(a in concat for a in span_answers) else 0.0
+
+    out = pd.DataFrame({"query_id": qids, "lang": langs, "predicted": predicted, "scored": scored})
+    for k in ks:
+        out[f"hit@{k}kt"] = hits[k]
+    out["n_tokens"] = n_tokens
+
+    scored_tokens = out.loc[out["scored"], ["query_id", "n_tokens"]]
+    for k, budget in zip(ks, budgets):
+        short = scored_tokens[scored_tokens["n_tokens"] < budget]
+        if len(short):
+            warnings.warn(
+                f"XOR-Retrieve R@{k}kt: {len(short)} of {len(scored_tokens)} scored questions retrieved fewer than "
+                f"{budget} tokens (shortest {int(short['n_tokens'].min())}; e.g. {_few(list(short['query_id']))}); "
+                f"the official scorer silently scores them on what there is; retrieve more passages",
+                UserWarning,
+                stacklevel=2,
+            )
+    return out
+
+
+def xor_recall(per_query: pd.DataFrame) -> pd.DataFrame:
+    """Per-language and macro-averaged R@kt (percent, 0-100) from :func:`xor_recall_per_query`.
+
+    Returns a DataFrame indexed by ``lang`` (sorted languages with at least one scored question,
+    then ``"avg"``), one column ``R@{k}kt`` per ``hit@{k}kt`` column (per language: hits /
+    scored × 100; ``avg``: unweighted mean over languages, as the official script) and
+    ``n_scored`` (int; the total on the ``avg`` row).
+    """
+    for col in ("lang", "scored"):
+        if col not in per_query.columns:
+            raise ValueError(
+                f"per_query frame: expected a column {col!r}, found {list(per_query.columns)}; "
+                f"pass the output of xor_recall_per_query()"
+            )
+    hit_cols = [c for c in per_query.columns if c.startswith("hit@") and c.endswith("kt")]
+    if not hit_cols:
+        raise ValueError(f"per_query frame: expected hit@<k>kt columns, found {list(per_query.columns)}")
+    scored = per_query[per_query["scored"].astype(bool)]
+    if len(scored) == 0:
+        raise ValueError("XOR-Retrieve: no scored question (none predicted with a non-yes/no answer); nothing to average")
+    rows = {}
+    for lang, group in scored.groupby("lang", sort=True):
+        count = len(group)
+        row = {}
+        for c in hit_cols:
+            hit = int(group[c].sum())
+            row["R@" + c[len("hit@"):]] = (hit / count) * 100  # same float expression as the official script
+        row["n_scored"] = count
+        rows[lang] = row
+    avg = {
+        "R@" + c[len("hit@"):]: statistics.mean(r["R@" + c[len("hit@"):]] for r in rows.values()) for c in hit_cols
+    }
+    avg["n_scored"] = len(scored)
+    rows["avg"] = avg
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "lang"
+    out["n_scored"] = out["n_scored"].astype(int)
+    return out
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``xqg-lab score-xor --data_file DEV.jsonl --pred_file PRED.json [--json]``; returns the exit code.
+
+    Prints per-language and macro-averaged R@2kt / R@5kt in the official script's layout, or
+    with ``--json`` exactly one JSON object ``{"R@2kt": {lang: score, ..., "avg": s}, "R@5kt": {...}}``
+    (percent). Warnings go to stderr.
+    """
+    parser = argparse.ArgumentParser(
+        prog="xqg-lab score-xor",
+        description="XOR-Retrieve R@2kt / R@5kt, exactly as the official eval_xor_retrieve.py.",
+    )
+    parser.add_argument("--data_file", required=True, help="XOR-Retrieve JSONL with id, question, answers, lang")
+    parser.add_argument("--pred_file", required=True, help='JSON list of {"id", "lang", "ctxs": [passage text, ...]}')
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the official layout")
+    args = parser.parse_args(argv)
+
+    try:
+        data = read_xor_data(args.data_file)
+        predictions = read_xor_predictions(args.pred_file)
+        table = xor_recall(xor_recall_per_query(data, predictions, ks=(2, 5)))
+    except (OSError, ValueError, TypeError) as e:
+        print(f"xqg-lab score-xor: error: {e}", file=sys.stderr)
+        return 1
+
+    if args.json:
+        result = {col: {lang: float(v) for lang, v in table[col].items()} for col in ("R@2kt", "R@5kt")}
+        print(json.dumps(result))
+        return 0
+    langs = [lang for lang in table.index if lang != "avg"]
+    for k in (2, 5):
+        col = f"R@{k}kt"
+        print(f"Evaluating R@{k}kt")
+        for lang in langs:
+            print(f"performance on {lang} ({table.loc[lang, 'n_scored']} examples)")
+            print(float(table.loc[lang, col]))
+        print("Final macro averaged score: ")
+        print(float(table.loc["avg", col]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
