@@ -30,3 +30,31 @@ def per_language_chart(by_lang: pd.DataFrame, *, title: str = "") -> "alt.FacetC
         .facet(column=alt.Column("measure:N", sort=measures, title=None))
         .properties(title=title)
     )
+
+
+def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> "alt.LayerChart":  # noqa: F821
+    """One line per language of ``measure`` against α, with each language's α = 0
+    baseline as a dashed rule.
+
+    ``curve``: tidy ``alpha, lang, measure, value`` (see :class:`xqg_lab.xqg.XQGResult`);
+    the optional ``condition`` column facets the chart into rows.
+    """
+    import altair as alt
+
+    frame = curve[curve["measure"] == measure]
+    if frame.empty:
+        raise ValueError(f"no values for measure {measure!r}; available: {sorted(curve['measure'].unique())}")
+    base = alt.Chart(frame)
+    lines = base.mark_line(point=True).encode(
+        x=alt.X("alpha:Q", title="α"),
+        y=alt.Y("value:Q", title=measure, scale=alt.Scale(zero=False)),
+        color=alt.Color("lang:N", title="language"),
+        tooltip=["lang", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".3f")],
+    )
+    rules = base.transform_filter(alt.datum.alpha == 0).mark_rule(strokeDash=[4, 4], opacity=0.5).encode(
+        y="value:Q", color="lang:N"
+    )
+    chart = alt.layer(lines, rules)
+    if "condition" in frame.columns:
+        chart = chart.facet(row=alt.Row("condition:N", title=None))
+    return chart.properties(title=title or f"{measure} against α (dashed: α = 0 baseline)")

@@ -1,0 +1,23 @@
+import pandas as pd
+import pytest
+
+from xqg_lab.plots import alpha_curve_chart, per_language_chart
+
+
+def test_per_language_chart_has_one_panel_per_measure():
+    by_lang = pd.DataFrame({"MRR@10": [0.9, 0.5], "R@1": [0.8, 0.4], "n_queries": [3, 3]}, index=pd.Index(["en", "ar"], name="lang"))
+    spec = per_language_chart(by_lang).to_dict()
+    assert spec["facet"]["column"]["field"] == "measure"
+    assert sorted({row["measure"] for row in spec["datasets"][next(iter(spec["datasets"]))]}) == ["MRR@10", "R@1"]
+
+
+def test_alpha_curve_chart_draws_lines_and_baseline_rules():
+    curve = pd.DataFrame(
+        {"alpha": [0.0, 0.1, 0.0, 0.1], "lang": ["ar", "ar", "zh", "zh"], "measure": ["MRR@10"] * 4, "value": [0.5, 0.6, 0.4, 0.3]}
+    )
+    spec = alpha_curve_chart(curve, measure="MRR@10").to_dict()
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "rule"]
+    faceted = alpha_curve_chart(curve.assign(condition="held-out"), measure="MRR@10").to_dict()
+    assert faceted["facet"]["row"]["field"] == "condition"
+    with pytest.raises(ValueError, match=r"available: \['MRR@10'\]"):
+        alpha_curve_chart(curve, measure="R@5")
