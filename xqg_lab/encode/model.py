@@ -237,6 +237,8 @@ class Encoder:
                 raise ValueError("fp16=True needs a CUDA device; set device='cuda' or fp16=False")
             kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
             tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            if name.startswith("embedded:"):
+                kwargs["add_pooling_layer"] = False  # the embedded e5 ships no pooler
             model = AutoModel.from_pretrained(path, **kwargs).to(device).eval()
             if self.fp16:
                 model = model.half()
