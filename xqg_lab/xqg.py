@@ -105,3 +105,66 @@ def rank_changes(baseline: pd.DataFrame, augmented: pd.DataFrame, qrels: pd.Data
     )
     diff = out["rank_before"] - out["rank_after"]
     return out.assign(change=diff.where(np.isfinite(diff), np.nan))
+
+
+def compare_to_baseline(
+    results: dict[str, XQGResult],
+    *,
+    alpha: float,
+    measures: Sequence[str],
+    test: str = "t",
+    significance_level: float = 0.05,
+) -> dict[str, pd.DataFrame]:
+    """Paired comparison of each condition at ``alpha`` against the un-augmented baseline.
+
+    ``results`` maps a condition name to its :class:`XQGResult` (all on the same evaluation
+    queries, so the α = 0 baselines coincide). Returns ``{condition: stats.compare frame}``
+    — per language and measure: means, difference, test statistic, Holm-adjusted p over
+    that condition's languages × measures, effect size, wins/ties/losses, bootstrap CI.
+    """
+    from .stats import compare
+
+    out = {}
+    for name, result in results.items():
+        if alpha not in result.per_query:
+            raise ValueError(f"α = {alpha} is not on the grid of condition {name!r}: {sorted(result.per_query)}")
+        out[name] = compare(
+            result.per_query[0.0],
+            result.per_query[alpha],
+            measures=list(measures),
+            by="lang",
+            test=test,
+            alpha=significance_level,
+        )
+    return out
+
+
+def curves(results: dict[str, XQGResult]) -> pd.DataFrame:
+    """All conditions' α curves in one tidy frame with a ``condition`` column."""
+    return pd.concat(
+        [r.curve.assign(condition=name, rule=r.rule) for name, r in results.items()], ignore_index=True
+    )
+
+
+def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Sequence[str]) -> RetrievalData:
+    """The evaluation side of a held-out split: every passage, and only the queries in
+    ``langs`` whose question has the ``"evaluation"`` role (see
+    :func:`xqg_lab.generate.heldout.split_questions`)."""
+    from .generate.heldout import evaluation_queries
+
+    queries = evaluation_queries(data.queries, split)
+    queries = queries[queries["lang"].isin(list(langs))].reset_index(drop=True)
+    qrels = data.qrels[data.qrels["query_id"].isin(queries["query_id"])].reset_index(drop=True)
+    return RetrievalData(data.passages, queries, qrels)
+
+
+def restrict_to_passages(data: RetrievalData, doc_ids: Sequence[str]) -> RetrievalData:
+    """A sub-collection: the passages ``doc_ids`` and the queries judged on them only."""
+    keep = set(map(str, doc_ids))
+    unknown = keep - set(data.passages["doc_id"])
+    if unknown:
+        raise ValueError(f"{len(unknown)} doc_ids are not passages of the collection, e.g. {sorted(unknown)[:5]}")
+    passages = data.passages[data.passages["doc_id"].isin(keep)].reset_index(drop=True)
+    qrels = data.qrels[data.qrels["doc_id"].isin(keep)]
+    queries = data.queries[data.queries["query_id"].isin(qrels["query_id"])].reset_index(drop=True)
+    return RetrievalData(passages, queries, qrels.reset_index(drop=True))
