@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import pandas as pd
 
 from xqg_lab.data._common import RetrievalData
@@ -39,3 +40,29 @@ def test_augmentation_moves_the_relevant_passage_up_at_large_alpha():
     changes = rank_changes(result.runs[0.0], result.runs[0.5], tiny_collection().qrels)
     assert changes[["rank_before", "rank_after", "change"]].values.tolist() == [[2.0, 1.0, 1.0]]
     assert result.rule == "sum"
+
+
+def test_restrict_to_passages_keeps_only_queries_judged_on_them():
+    from xqg_lab.xqg import restrict_to_passages
+
+    data = tiny_collection()
+    sub = restrict_to_passages(data, ["d2"])
+    assert sub.passages["doc_id"].tolist() == ["d2"] and sub.queries["query_id"].tolist() == ["q-de"]
+    assert restrict_to_passages(data, ["d1"]).queries.empty
+    import pytest
+
+    with pytest.raises(ValueError, match=r"not passages of the collection, e.g. \['d9'\]"):
+        restrict_to_passages(data, ["d9"])
+
+
+def test_compare_to_baseline_reports_each_condition_per_language():
+    from xqg_lab.xqg import XQGResult, compare_to_baseline, curves
+
+    base = pd.DataFrame({"query_id": ["a", "b", "c"], "lang": ["de"] * 3, "MRR@10": [0.5, 0.5, 1.0]})
+    better = base.assign(**{"MRR@10": [1.0, 1.0, 1.0]})
+    result = XQGResult({0.0: base, 0.3: better}, pd.DataFrame({"alpha": [0.0], "lang": ["de"], "measure": ["MRR@10"], "value": [2 / 3]}), {}, None, "mean", {})
+    table = compare_to_baseline({"held-out": result}, alpha=0.3, measures=["MRR@10"])["held-out"]
+    row = table.iloc[0]
+    assert (row["lang"], row["measure"]) == ("de", "MRR@10")
+    assert row["diff"] == pytest.approx(1 / 3) and (row["wins"], row["ties"], row["losses"]) == (2, 1, 0)
+    assert curves({"held-out": result})[["condition", "rule"]].values.tolist() == [["held-out", "mean"]]
