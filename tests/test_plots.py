@@ -21,3 +21,11 @@ def test_alpha_curve_chart_draws_lines_and_baseline_rules():
     assert faceted["facet"]["row"]["field"] == "condition"
     with pytest.raises(ValueError, match=r"available: \['MRR@10'\]"):
         alpha_curve_chart(curve, measure="R@5")
+
+
+def test_pass_rate_chart_plots_rates_per_language():
+    from xqg_lab.plots import pass_rate_chart
+
+    rates = pd.DataFrame({"lang": ["ar", "de"], "n": [4, 4], "n_pass": [2, 4], "pass_rate": [0.5, 1.0]})
+    spec = pass_rate_chart(rates).to_dict()
+    assert spec["encoding"]["y"]["field"] == "pass_rate"

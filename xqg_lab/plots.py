@@ -58,3 +58,22 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
     if "condition" in frame.columns:
         chart = chart.facet(row=alt.Row("condition:N", title=None))
     return chart.properties(title=title or f"{measure} against α (dashed: α = 0 baseline)")
+
+
+def pass_rate_chart(rates: pd.DataFrame) -> "alt.Chart":  # noqa: F821
+    """Bars of the language-check pass rate per language.
+
+    ``rates``: ``lang, n, n_pass, pass_rate`` (see
+    :func:`xqg_lab.generate.langcheck.pass_rate_by_language`).
+    """
+    import altair as alt
+
+    return (
+        alt.Chart(rates, height=160, title="generated queries in the target language/script")
+        .mark_bar()
+        .encode(
+            x=alt.X("lang:N", title="target language"),
+            y=alt.Y("pass_rate:Q", scale=alt.Scale(domain=[0, 1]), title="pass rate"),
+            tooltip=["lang", "n", "n_pass", alt.Tooltip("pass_rate:Q", format=".2f")],
+        )
+    )

@@ -29,6 +29,13 @@ def save_table(frame: pd.DataFrame, stem: str, *, output_dir: str | os.PathLike 
     return [csv, js]
 
 
+def write_text(text: str, name: str, *, output_dir: str | os.PathLike = ".") -> Path:
+    """Write ``text`` (e.g. a Markdown or LaTeX table) to ``output_dir/name``."""
+    path = _target(name, output_dir)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def save_chart(chart, stem: str, *, output_dir: str | os.PathLike = ".") -> list[Path]:
     """Write an altair chart as ``<stem>.png``, ``<stem>.svg`` and its Vega-Lite spec
     ``<stem>.vl.json`` (rendered offline by vl-convert); returns the paths."""
