@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0 || $(VENV)/bin/python -m pip install --quiet torch
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench,embedded-generator]'
 	touch $(STAMP)
 
 demo: $(STAMP)

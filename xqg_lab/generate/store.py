@@ -1,0 +1,368 @@
+"""A resumable, sharded store of generated queries (Parquet).
+
+Layout of a store folder::
+
+    params.json                 what was asked: generator name and params, seed, langs, n,
+                                shard size, a hash of the passages, the shard count
+    shards/shard-00000.parquet  the queries of passages [0, shard_size) (by position)
+    shards/shard-00000.json     completion marker: SHA-256 of the Parquet file, row count
+    ...
+
+Every file is written to a temporary name and renamed into place (``os.replace``), the
+Parquet file before its marker; a shard counts as complete only when its marker exists and
+matches the file's hash. A re-run of :func:`generate_store` with the same arguments skips the
+complete shards and regenerates the others, so killing the process at any point and running
+again gives the same final store, with nothing lost or duplicated (generation is
+deterministic given the seed; see :mod:`xqg_lab.generate._hf`). A re-run with different
+generator params, seed, languages, ``n``, shard size or passages is refused with a message
+naming what differs. A file lock keeps two processes from writing one store.
+
+Columns (see :data:`STORE_COLUMNS`): ``doc_id``, ``lang``, ``sample`` (int64), ``text``,
+``generator`` (registry name), ``params_hash`` (SHA-256 of the generator's params, seed,
+langs and n), ``seed`` (int64), ``in_target_language`` (bool, from
+:mod:`xqg_lab.generate.langcheck`), plus the generator's extra columns (e.g. ``question_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xqg_lab.generate.base import (
+    RECORD_COLUMNS,
+    Generator,
+    check_langs,
+    check_n,
+    check_passages,
+    check_seed,
+    params_hash,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+FORMAT_VERSION = 1
+STORE_COLUMNS = (*RECORD_COLUMNS, "generator", "params_hash", "seed", "in_target_language")
+"""Columns of a store, in order (the generator's extra columns follow)."""
+
+PARAMS_FILE = "params.json"
+SHARDS_DIR = "shards"
+_TMP_MARK = ".tmp-"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _passages_hash(passages: pd.DataFrame) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for row in passages[["doc_id", "title", "text"]].itertuples(index=False):
+        digest.update(json.dumps(list(row), ensure_ascii=True).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _schema(extra_columns: Iterable[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    fields = [
+        ("doc_id", pa.string()),
+        ("lang", pa.string()),
+        ("sample", pa.int64()),
+        ("text", pa.string()),
+        ("generator", pa.string()),
+        ("params_hash", pa.string()),
+        ("seed", pa.int64()),
+        ("in_target_language", pa.bool_()),
+    ]
+    fields += [(name, pa.string()) for name in extra_columns]
+    return pa.schema(fields)
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON-like values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                out.append(path)
+            else:
+                out.extend(_diff(old[key], new[key], path))
+        return out
+    return [] if old == new else [prefix or "(root)"]
+
+
+def _shard_paths(folder: Path, index: int) -> tuple[Path, Path]:
+    base = folder / SHARDS_DIR / f"shard-{index:05d}"
+    return base.with_suffix(".parquet"), base.with_suffix(".json")
+
+
+def _shard_complete(folder: Path, index: int) -> bool:
+    from xqg_lab.generate._hf import file_sha256
+
+    data, marker = _shard_paths(folder, index)
+    if not (data.is_file() and marker.is_file()):
+        return False
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return record.get("sha256") == file_sha256(data)
+
+
+def generate_store(
+    generator: Generator,
+    passages: pd.DataFrame,
+    folder: str | os.PathLike,
+    *,
+    langs: Iterable[str] | str,
+    n_per_lang: int | None,
+    seed: int = 0,
+    shard_size: int = 64,
+    progress: bool = True,
+) -> Path:
+    """Generate queries for ``passages`` into the store ``folder``, resuming a previous run.
+
+    Parameters
+    ----------
+    generator : Generator
+        Any backend of :mod:`xqg_lab.generate` (its ``params()`` are recorded).
+    passages : DataFrame
+        ``doc_id``, ``title``, ``text``; shard ``i`` holds rows ``[i * shard_size,
+        (i + 1) * shard_size)`` in the given order.
+    folder : path
+        Created if missing; an existing store must have been started with the same
+        arguments (else ``ValueError`` naming the differences).
+    langs, n_per_lang, seed :
+        Passed to ``generator.generate`` (``n_per_lang=None``: all available, for
+        :class:`~xqg_lab.generate.heldout.HeldOutQueries` only).
+    shard_size : int
+        Passages per shard (the unit of work saved at once).
+    progress : bool
+        Progress bar over passages (plus the generator's own bar within a shard).
+
+    Returns
+    -------
+    Path
+        ``folder``; read it with :func:`read_store`.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from filelock import FileLock, Timeout
+    from tqdm.auto import tqdm
+
+    from xqg_lab.generate._hf import file_sha256
+    from xqg_lab.generate.langcheck import check_languages
+
+    if not isinstance(generator, Generator):
+        raise TypeError(f"expected a Generator from xqg_lab.generate, found {type(generator).__name__}")
+    passages = check_passages(passages)
+    langs = check_langs(langs)
+    n_per_lang = None if n_per_lang is None else check_n(n_per_lang)
+    seed = check_seed(seed)
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"expected shard_size to be an int >= 1, found {shard_size!r}")
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SHARDS_DIR).mkdir(exist_ok=True)
+    n_shards = -(-len(passages) // shard_size)
+    query_params = {
+        "generator": generator.name,
+        "generator_params": generator.params(),
+        "seed": seed,
+        "langs": list(langs),
+        "n_per_lang": n_per_lang,
+    }
+    key = params_hash(query_params)
+    record = {
+        "format_version": FORMAT_VERSION,
+        **query_params,
+        "params_hash": key,
+        "extra_columns": list(generator.extra_columns),
+        "shard_size": shard_size,
+        "n_shards": n_shards,
+        "passages": {"n": len(passages), "sha256": _passages_hash(passages)},
+    }
+    record = json.loads(json.dumps(record))  # as it reads back (tuples become lists)
+
+    lock = FileLock(str(folder / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RuntimeError(
+            f"{folder}: another process is writing this store (lock {folder / '.lock'})"
+        ) from None
+    try:
+        params_path = folder / PARAMS_FILE
+        if params_path.is_file():
+            existing = json.loads(params_path.read_text())
+            existing.pop("environment", None)
+            differences = [d for d in _diff(existing, record) if d != "params_hash"]  # derived
+            if differences or existing.get("params_hash") != key:
+                raise ValueError(
+                    f"{folder}: the store was started with other settings; differing: "
+                    f"{', '.join(differences[:12])}{' ...' if len(differences) > 12 else ''}. "
+                    "Use a new folder (or delete this one) instead of mixing queries"
+                )
+        else:
+            _atomic_write_bytes(
+                params_path, (json.dumps({**record, "environment": _environment()}, indent=2) + "\n").encode()
+            )
+        for stale in (folder / SHARDS_DIR).glob(f"*{_TMP_MARK}*"):
+            stale.unlink(missing_ok=True)
+
+        todo = [i for i in range(n_shards) if not _shard_complete(folder, i)]
+        done_passages = len(passages) - sum(
+            len(passages.iloc[i * shard_size : (i + 1) * shard_size]) for i in todo
+        )
+        schema = _schema(generator.extra_columns)
+        bar = tqdm(
+            total=len(passages),
+            initial=done_passages,
+            unit="passage",
+            desc=str(folder.name),
+            disable=not progress,
+        )
+        for index in todo:
+            shard = passages.iloc[index * shard_size : (index + 1) * shard_size]
+            started = time.perf_counter()
+            records = generator.generate(
+                shard, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress
+            )
+            records = _check_records(records, shard, langs, generator)
+            frame = pd.DataFrame(
+                {
+                    "doc_id": records["doc_id"].astype(str),
+                    "lang": records["lang"].astype(str),
+                    "sample": records["sample"].astype("int64"),
+                    "text": records["text"].astype(str),
+                    "generator": generator.name,
+                    "params_hash": key,
+                    "seed": pd.Series([seed] * len(records), dtype="int64", index=records.index),
+                    "in_target_language": check_languages(
+                        records["text"].astype(str).tolist(), records["lang"].tolist()
+                    ),
+                    **{c: records[c].astype(str) for c in generator.extra_columns},
+                }
+            )
+            frame = frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            data_path, marker_path = _shard_paths(folder, index)
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            _atomic_write_bytes(data_path, sink.getvalue().to_pybytes())
+            marker = {
+                "shard": index,
+                "n_passages": len(shard),
+                "n_rows": len(frame),
+                "sha256": file_sha256(data_path),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            _atomic_write_bytes(marker_path, (json.dumps(marker, indent=2) + "\n").encode())
+            bar.update(len(shard))
+        bar.close()
+    finally:
+        lock.release()
+    return folder
+
+
+def _check_records(
+    records: pd.DataFrame, shard: pd.DataFrame, langs: tuple[str, ...], generator: Generator
+) -> pd.DataFrame:
+    columns = [*RECORD_COLUMNS, *generator.extra_columns]
+    missing = [c for c in columns if c not in records.columns]
+    if missing:
+        raise ValueError(f"generator {generator.name!r} returned records without columns {missing}")
+    unknown_docs = set(records["doc_id"].astype(str)) - set(shard["doc_id"])
+    unknown_langs = set(records["lang"].astype(str)) - set(langs)
+    if unknown_docs or unknown_langs:
+        raise ValueError(
+            f"generator {generator.name!r} returned records for passages or languages it was not asked for: "
+            f"{sorted(unknown_docs)[:5]} {sorted(unknown_langs)}"
+        )
+    if records.duplicated(["doc_id", "lang", "sample"]).any():
+        raise ValueError(f"generator {generator.name!r} returned duplicate (doc_id, lang, sample) records")
+    return records
+
+
+def _environment() -> dict[str, str]:
+    """Library versions, recorded for information (not compared on resume)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("xqg_lab", "torch", "transformers", "tokenizers", "py3langid", "pyarrow"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store)."""
+    path = Path(folder) / PARAMS_FILE
+    if not path.is_file():
+        raise ValueError(f"{folder}: expected a query store with {PARAMS_FILE}, found none")
+    return json.loads(path.read_text())
+
+
+def read_store(folder: str | os.PathLike, *, require_complete: bool = True) -> pd.DataFrame:
+    """All queries of a store, sorted by ``(doc_id, lang, sample)``.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by :func:`generate_store`.
+    require_complete : bool
+        Raise ``ValueError`` when shards are missing (an interrupted run: run
+        :func:`generate_store` again to finish); False returns the complete shards only.
+
+    Returns
+    -------
+    DataFrame
+        :data:`STORE_COLUMNS` plus the generator's extra columns.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    params = read_store_params(folder)
+    schema = _schema(params.get("extra_columns", []))
+    complete = [i for i in range(params["n_shards"]) if _shard_complete(folder, i)]
+    if require_complete and len(complete) < params["n_shards"]:
+        raise ValueError(
+            f"{folder}: {params['n_shards'] - len(complete)} of {params['n_shards']} shards are missing or "
+            "incomplete; run generate_store again with the same arguments to finish it"
+        )
+    tables = [pq.read_table(_shard_paths(folder, i)[0], schema=schema) for i in complete]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    frame = table.to_pandas()
+    return frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
