@@ -46,7 +46,12 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
         raise ValueError(f"no values for measure {measure!r}; available: {sorted(curve['measure'].unique())}")
     base = alt.Chart(frame)
     lines = base.mark_line(point=True).encode(
-        x=alt.X("alpha:Q", title="α"),
+        x=alt.X(
+            "alpha:Q",
+            title="α (symlog scale)",
+            scale=alt.Scale(type="symlog", constant=0.01),
+            axis=alt.Axis(values=sorted(frame["alpha"].unique().tolist()), format="g", labelAngle=-45),
+        ),
         y=alt.Y("value:Q", title=measure, scale=alt.Scale(zero=False)),
         color=alt.Color("lang:N", title="language"),
         tooltip=["lang", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".3f")],
