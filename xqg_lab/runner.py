@@ -14,8 +14,10 @@ import html
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +30,20 @@ PACKAGES = [
 ]
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def ipc_kernel_manager(folder: str | os.PathLike):
+    """A Jupyter kernel manager class whose kernels talk over IPC sockets in ``folder``
+    instead of TCP ports, so a run opens no network port."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = str(Path(folder) / "kernel")
+
+    return IPCKernelManager
 
 
 class NotebookFailed(RuntimeError):
@@ -121,6 +137,7 @@ def run_config(
         "environment": environment(),
         "notebooks": [],
     }
+    sockets = tempfile.mkdtemp(prefix="xqg-kernel-")
     try:
         for path, params in steps:
             out = run_dir / path.name
@@ -131,6 +148,7 @@ def run_config(
                 papermill.execute_notebook(
                     str(path), str(out), parameters=params, cwd=str(run_dir),
                     kernel_name=kernel_name, progress_bar=progress_bar,
+                    kernel_manager_class=ipc_kernel_manager(sockets),
                 )
             except PapermillExecutionError as exc:
                 entry.update(status="failed", seconds=round(time.perf_counter() - start, 1),
@@ -143,6 +161,7 @@ def run_config(
             entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
             export_html(out, run_dir / entry["html"])
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         manifest["provenance"] = _collect_provenance(run_dir)
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
