@@ -3,6 +3,11 @@
     xqg-lab run configs/demo.yaml          run a config's notebooks into reports/<run>/
     xqg-lab score-xor --data_file D --pred_file P [--json]
                                            the official XOR-Retrieve R@2kt/R@5kt scorer
+    xqg-lab train --config configs/finetune_xquad_demo.yaml --output-dir DIR
+                                           contrastive fine-tuning of a bi-encoder (xDR)
+    xqg-lab shards encode --corpus X.tsv --encoder M --out DIR --shard-size N
+                                           sharded, resumable corpus encoding (also
+                                           encode-queries, status; --help for options)
 """
 
 from __future__ import annotations
@@ -29,13 +34,25 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
+def _train(argv: list[str]) -> int:
+    from .train import main
+
+    return main(argv)
+
+
 def _score_xor(argv: list[str]) -> int:
     from .metrics.xor_retrieve import main
 
     return main(argv)
 
 
-COMMANDS = {"run": _run, "score-xor": _score_xor}
+def _shards(argv: list[str]) -> int:
+    from .shards import main
+
+    return main(argv)
+
+
+COMMANDS = {"run": _run, "score-xor": _score_xor, "shards": _shards}
 
 
 def main(argv: list[str] | None = None) -> int:
