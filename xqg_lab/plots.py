@@ -53,7 +53,7 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
             axis=alt.Axis(values=sorted(frame["alpha"].unique().tolist()), format="g", labelAngle=-45),
         ),
         y=alt.Y("value:Q", title=measure, scale=alt.Scale(zero=False)),
-        color=alt.Color("lang:N", title="language"),
+        color=alt.Color("lang:N", title="language", scale=alt.Scale(scheme="tableau20")),
         tooltip=["lang", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".3f")],
     )
     rules = base.transform_filter(alt.datum.alpha == 0).mark_rule(strokeDash=[4, 4], opacity=0.5).encode(
