@@ -6,7 +6,7 @@ VENV   ?= .venv
 CONFIG ?= configs/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test env
+.PHONY: demo test env bench
 env: $(STAMP)
 
 # torch==2.13.0 first: on the build machines it is a local CPU wheel; with it in place,
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0 || $(VENV)/bin/python -m pip install --quiet torch
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench,embedded-generator]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench,embedded-generator,scale]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,3 +23,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/run_all.py

@@ -5,6 +5,8 @@
                                            the official XOR-Retrieve R@2kt/R@5kt scorer
     xqg-lab train --config configs/finetune_xquad_demo.yaml --output-dir DIR
                                            contrastive fine-tuning of a bi-encoder (xDR)
+    xqg-lab shards encode --corpus X.tsv --encoder NAME --out DIR --shard-size N
+                                           sharded, resumable corpus encoding
     xqg-lab shards encode --corpus X.tsv --encoder M --out DIR --shard-size N
                                            sharded, resumable corpus encoding (also
                                            encode-queries, status; --help for options)
@@ -36,6 +38,12 @@ def _run(argv: list[str]) -> int:
 
 def _train(argv: list[str]) -> int:
     from .train import main
+
+    return main(argv)
+
+
+def _shards(argv: list[str]) -> int:
+    from .shards import main
 
     return main(argv)
 

@@ -1,0 +1,124 @@
+"""Where shard work runs, and search over sharded embeddings.
+
+Backends take a list of shard tasks (small dicts) and a zero-argument factory of a
+*worker* (an object holding a model whose ``__call__(task) -> summary dict`` processes one
+shard and writes its outputs, see :mod:`xqg_lab.shards`):
+
+- ``"local"`` (:mod:`.local`): one worker in this process, shards one after another;
+- ``"ray"`` (:mod:`.ray_backend`): Ray Data ``map_batches`` over the tasks with a pool of
+  model-holding actors, on a local Ray instance or a cluster.
+
+Because every backend calls the same worker on the same shard, their outputs are
+byte-identical. Select one with the config key ``backend: local | ray`` (see
+:class:`ScaleConfig`). Search over shards lives in :mod:`.search`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+
+class Backend(str, Enum):
+    """Where shard tasks run."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+    @classmethod
+    def parse(cls, value: str | Backend) -> Backend:
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(b.value) for b in cls)
+            raise ValueError(f"backend must be one of {valid}; got {value!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    """How the Ray backend runs.
+
+    Attributes
+    ----------
+    address : ``None`` to start a local Ray instance bound to loopback (when Ray is not
+        already initialised), ``"auto"`` for the cluster this machine belongs to, or
+        ``"ray://host:10001"`` / ``"host:6379"``; ``RAY_ADDRESS`` is honoured when ``None``.
+    num_workers : actors in the pool (each holds one model).
+    num_cpus_per_worker, num_gpus_per_worker : resources reserved per actor; a GPU
+        cluster uses ``num_gpus_per_worker=1`` (or 0.5 to pack two small models per GPU).
+    local_num_cpus : CPUs of the local instance started when ``address`` is ``None``.
+    """
+
+    address: str | None = None
+    num_workers: int = 1
+    num_cpus_per_worker: float = 1.0
+    num_gpus_per_worker: float = 0.0
+    local_num_cpus: int | None = None
+
+    @classmethod
+    def parse(cls, value: RayOptions | Mapping[str, Any] | None) -> RayOptions:
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"ray_options must be RayOptions or a mapping; got {type(value).__name__}")
+        from ..config import check_keys
+
+        check_keys(dict(value), [f.name for f in dataclasses.fields(cls)], where="ray options")
+        options = cls(**value)
+        if options.num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1; got {options.num_workers}")
+        return options
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleConfig:
+    """The ``scale`` section of a config: ``{backend: local | ray, ray: {...}}``."""
+
+    backend: Backend = Backend.LOCAL
+    ray: RayOptions = RayOptions()
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> ScaleConfig:
+        """Validate a mapping (unknown keys are refused with the closest valid one)."""
+        if raw is None:
+            return cls()
+        from ..config import ConfigError, check_keys
+
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"scale: expected a mapping, found {type(raw).__name__}")
+        check_keys(dict(raw), ["backend", "ray"], where="scale")
+        try:
+            return cls(backend=Backend.parse(raw.get("backend", "local")), ray=RayOptions.parse(raw.get("ray")))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"scale: {exc}") from None
+
+
+def run_shard_tasks(
+    tasks: Sequence[Mapping[str, Any]],
+    make_worker: Callable[[], Callable[[Mapping[str, Any]], dict]],
+    *,
+    backend: str | Backend = Backend.LOCAL,
+    ray_options: RayOptions | Mapping[str, Any] | None = None,
+    show_progress: bool = True,
+    description: str = "shards",
+) -> list[dict]:
+    """Run ``make_worker()(task)`` for every task on ``backend``; returns the summaries
+    (one dict per task, in no particular order for Ray). Nothing starts when ``tasks`` is
+    empty."""
+    backend = Backend.parse(backend)
+    if not tasks:
+        return []
+    if backend is Backend.LOCAL:
+        from .local import run_local
+
+        return run_local(tasks, make_worker, show_progress=show_progress, description=description)
+    from .ray_backend import run_ray
+
+    return run_ray(tasks, make_worker, options=RayOptions.parse(ray_options))
+
+
+__all__ = ["Backend", "RayOptions", "ScaleConfig", "run_shard_tasks"]

@@ -1,0 +1,23 @@
+"""The local backend: one worker (one model) in this process, shards in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+def run_local(
+    tasks: Sequence[Mapping[str, Any]],
+    make_worker: Callable[[], Callable[[Mapping[str, Any]], dict]],
+    *,
+    show_progress: bool = True,
+    description: str = "shards",
+) -> list[dict]:
+    """``[make_worker()(task) for task in tasks]`` with a progress bar over shards."""
+    from tqdm.auto import tqdm
+
+    worker = make_worker()
+    out = []
+    for task in tqdm(tasks, desc=description, unit="shard", disable=not show_progress):
+        out.append(worker(task))
+    return out
