@@ -105,8 +105,8 @@ class RunConfig:
         )
 
 
-def load_config(path: str | os.PathLike) -> RunConfig:
-    """Read and validate a YAML config file."""
+def read_yaml(path: str | os.PathLike):
+    """The parsed content of a YAML file; errors name the file and line."""
     import yaml
 
     path = Path(path)
@@ -115,9 +115,13 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    return RunConfig.from_dict(raw, source=str(path))
+
+
+def load_config(path: str | os.PathLike) -> RunConfig:
+    """Read and validate a YAML config file."""
+    return RunConfig.from_dict(read_yaml(path), source=str(path))

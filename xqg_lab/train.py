@@ -59,7 +59,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import ConfigError, check_keys
+from .config import ConfigError, check_keys, read_yaml
 from .data._common import OnEmpty, RetrievalData, iter_lines, read_text
 from .encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
 from .errors import DataFormatError
@@ -1211,19 +1211,8 @@ def load_training_config(path: str | os.PathLike) -> TrainingJob:
                                    # dpr:   path (relative to this file), include_negative_ctxs
           preset: e5               # ... and any other TrainingConfig field
     """
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(path)
     where = str(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with a 'training' key at the top level")

@@ -177,11 +177,9 @@ def resolve_embedded(name: str, *, cache_dir: str | os.PathLike | None = None) -
 def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    if os.environ.get("XQG_LAB_CACHE"):
-        return Path(os.environ["XQG_LAB_CACHE"])
-    import platformdirs
+    from ..paths import cache_dir as default_cache_dir
 
-    return Path(platformdirs.user_cache_dir("xqg_lab"))
+    return default_cache_dir()
 
 
 def _sha256(path: Path) -> str:
