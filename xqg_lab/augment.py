@@ -19,25 +19,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from enum import Enum
 
 import numpy as np
+
+from .errors import Choice
 import pandas as pd
 
 
-class FusionRule(str, Enum):
+class FusionRule(Choice):
     """How the generated-query vectors of one passage are combined."""
 
     SUM = "sum"
     MEAN = "mean"
 
     @classmethod
-    def parse(cls, value: str | FusionRule) -> FusionRule:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(r.value) for r in cls)
-            raise ValueError(f"rule must be one of {valid}; got {value!r}") from None
+    def label(cls) -> str:
+        return "rule"
 
 
 def check_alpha(alpha: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from os import PathLike
 
 
@@ -17,3 +18,23 @@ class DataFormatError(ValueError):
         self.line = line
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+class Choice(str, Enum):
+    """A closed set of string options; :meth:`parse` names the valid values on error.
+
+    Subclasses override :meth:`label` to name the option in the message
+    ``"<label> must be one of ...; got ..."``.
+    """
+
+    @classmethod
+    def parse(cls, value):
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(repr(member.value) for member in cls)
+            raise ValueError(f"{cls.label()} must be one of {valid}; got {value!r}") from None
+
+    @classmethod
+    def label(cls) -> str:
+        return cls.__name__

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
-from .errors import DataFormatError
+from .errors import Choice, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,19 +80,15 @@ _DPR_HEADER = ("id", "text", "title")
 # -- choices ----------------------------------------------------------------------------
 
 
-class StorageDtype(str, Enum):
+class StorageDtype(Choice):
     """Floating-point type of stored passage embeddings."""
 
     FLOAT32 = "float32"
     FLOAT16 = "float16"
 
     @classmethod
-    def parse(cls, value: str | StorageDtype) -> StorageDtype:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(d.value) for d in cls)
-            raise ValueError(f"dtype must be one of {valid}; got {value!r}") from None
+    def label(cls) -> str:
+        return "dtype"
 
 
 class CorpusFormat(str, Enum):

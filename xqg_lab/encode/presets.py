@@ -14,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
+from ..errors import Choice
 
-class Pooling(str, Enum):
+
+class Pooling(Choice):
     """How token vectors become one text vector."""
 
     CLS = "cls"
@@ -24,12 +26,8 @@ class Pooling(str, Enum):
     LAST = "last"
 
     @classmethod
-    def parse(cls, value: str | Pooling) -> Pooling:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(p.value) for p in cls)
-            raise ValueError(f"pooling must be one of {valid}; got {value!r}") from None
+    def label(cls) -> str:
+        return "pooling"
 
 
 class Role(str, Enum):
