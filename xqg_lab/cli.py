@@ -5,8 +5,6 @@
                                            the official XOR-Retrieve R@2kt/R@5kt scorer
     xqg-lab train --config configs/finetune_xquad_demo.yaml --output-dir DIR
                                            contrastive fine-tuning of a bi-encoder (xDR)
-    xqg-lab shards encode --corpus X.tsv --encoder NAME --out DIR --shard-size N
-                                           sharded, resumable corpus encoding
     xqg-lab shards encode --corpus X.tsv --encoder M --out DIR --shard-size N
                                            sharded, resumable corpus encoding (also
                                            encode-queries, status; --help for options)
@@ -54,13 +52,7 @@ def _score_xor(argv: list[str]) -> int:
     return main(argv)
 
 
-def _shards(argv: list[str]) -> int:
-    from .shards import main
-
-    return main(argv)
-
-
-COMMANDS = {"run": _run, "score-xor": _score_xor, "shards": _shards}
+COMMANDS = {"run": _run, "score-xor": _score_xor, "train": _train, "shards": _shards}
 
 
 def main(argv: list[str] | None = None) -> int:
