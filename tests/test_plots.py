@@ -29,3 +29,25 @@ def test_pass_rate_chart_plots_rates_per_language():
     rates = pd.DataFrame({"lang": ["ar", "de"], "n": [4, 4], "n_pass": [2, 4], "pass_rate": [0.5, 1.0]})
     spec = pass_rate_chart(rates).to_dict()
     assert spec["encoding"]["y"]["field"] == "pass_rate"
+
+
+def test_conditions_chart_draws_one_dot_per_condition_and_language():
+    from xqg_lab.plots import conditions_chart
+
+    means = pd.DataFrame(
+        {"condition": ["zero-shot", "fine-tuned"] * 2, "lang": ["ar", "ar", "de", "de"],
+         "measure": "MRR@10", "value": [0.7, 0.8, 0.9, 0.92]}
+    )  # fmt: skip
+    spec = conditions_chart(means, measure="MRR@10").to_dict()
+    assert spec["mark"]["type"] == "point"
+    assert spec["encoding"]["color"]["sort"] == ["zero-shot", "fine-tuned"]
+    assert spec["encoding"]["y"]["sort"] == ["de", "ar"]  # by the first condition, best first
+    with pytest.raises(ValueError, match="available"):
+        conditions_chart(means, measure="R@5")
+
+
+def test_loss_curve_chart_plots_loss_against_step():
+    from xqg_lab.plots import loss_curve_chart
+
+    spec = loss_curve_chart(pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.5]})).to_dict()
+    assert spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["y"]["field"] == "loss"

@@ -609,3 +609,15 @@ def test_to_csv_contains_expected_cells(comparison):
     text = to_csv(significance_table(comparison))
     assert text.splitlines()[0] == "measure,MRR@10,MRR@10,R@5,R@5"
     assert "fi,0.325,0.800†,0.500,0.500" in text.splitlines()
+
+
+def test_stack_comparisons_puts_systems_in_one_frame():
+    from xqg_lab.stats import stack_comparisons
+
+    a = pd.DataFrame({"query_id": ["1", "2", "3"], "lang": "ar", "m": [0.1, 0.2, 0.3]})
+    b = a.assign(m=[0.2, 0.4, 0.3])
+    stacked = stack_comparisons({"x": compare(a, b, measures=["m"]), "y": compare(a, a, measures=["m"])})
+    assert stacked.columns[0] == "system" and stacked["system"].tolist() == ["x", "y"]
+    assert stacked["diff"].tolist() == pytest.approx([0.1, 0.0])
+    with pytest.raises(ValueError, match="empty mapping"):
+        stack_comparisons({})

@@ -82,3 +82,43 @@ def pass_rate_chart(rates: pd.DataFrame) -> "alt.Chart":  # noqa: F821
             tooltip=["lang", "n", "n_pass", alt.Tooltip("pass_rate:Q", format=".2f")],
         )
     )
+
+
+def conditions_chart(means: pd.DataFrame, *, measure: str, title: str = "") -> "alt.Chart":  # noqa: F821
+    """Dot plot of ``measure`` per language, one dot per condition (four-condition grid).
+
+    ``means``: tidy ``condition, lang, measure, value`` (:func:`xqg_lab.conditions.grid_means`);
+    conditions keep their order of appearance, languages are ordered by the first condition.
+    Dots rather than bars: the axis does not start at zero, so differences of a few points show.
+    """
+    import altair as alt
+
+    frame = means[means["measure"] == measure]
+    if frame.empty:
+        raise ValueError(f"no values for measure {measure!r}; available: {sorted(means['measure'].unique())}")
+    conditions = list(dict.fromkeys(frame["condition"]))
+    first = frame[frame["condition"] == conditions[0]].sort_values("value", ascending=False)
+    return (
+        alt.Chart(frame, width=420)
+        .mark_point(filled=True, size=70, opacity=0.85)
+        .encode(
+            y=alt.Y("lang:N", sort=first["lang"].tolist(), title="query language"),
+            x=alt.X("value:Q", title=measure, scale=alt.Scale(zero=False)),
+            color=alt.Color("condition:N", sort=conditions, scale=alt.Scale(scheme="paired"), title=None),
+            shape=alt.Shape("condition:N", sort=conditions, title=None),
+            tooltip=["condition", "lang", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(title=title or f"{measure} per language: zero-shot vs fine-tuned, without and with xQG")
+    )
+
+
+def loss_curve_chart(curve: pd.DataFrame, *, title: str = "training loss") -> "alt.Chart":  # noqa: F821
+    """Training loss against the optimizer step; ``curve``: ``step, loss`` (nats)."""
+    import altair as alt
+
+    return (
+        alt.Chart(curve, width=420, height=180)
+        .mark_line(point=True)
+        .encode(x=alt.X("step:Q", title="optimizer step"), y=alt.Y("loss:Q", title="InfoNCE loss (nats)"))
+        .properties(title=title)
+    )

@@ -56,6 +56,7 @@ __all__ = [
     "win_tie_loss",
     "win_tie_loss_by",
     "compare",
+    "stack_comparisons",
     "significance_caption",
     "significance_table",
     "to_markdown",
@@ -846,6 +847,16 @@ def compare(
 
 
 # --------------------------------------------------------------------------- tables
+
+
+def stack_comparisons(comparisons: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`compare` outputs of several systems in one tidy frame with a leading ``system``
+    column (each keeps its own Holm family, see ``family_size``)."""
+    if not comparisons:
+        raise ValueError("expected at least one comparison, found an empty mapping")
+    return pd.concat(
+        [frame.assign(system=name) for name, frame in comparisons.items()], ignore_index=True
+    ).pipe(lambda f: f[["system", *[c for c in f.columns if c != "system"]]])
 
 
 def _group_column(comparison: pd.DataFrame, name: str) -> str:

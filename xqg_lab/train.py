@@ -1219,8 +1219,14 @@ def load_training_config(path: str | os.PathLike) -> TrainingJob:
     check_keys(raw, ["training"], where=where)
     if "training" not in raw:
         raise ConfigError(f"{where}: missing the top-level 'training' key")
-    body = raw["training"]
-    where = f"{where}: training"
+    return parse_training_job(raw["training"], source=where, base=path.parent)
+
+
+def parse_training_job(body: Any, *, source: str, base: str | os.PathLike = ".") -> TrainingJob:
+    """A :class:`TrainingJob` from the mapping under ``training:`` (see
+    :func:`load_training_config`); ``source`` names where it came from in error messages,
+    ``base`` resolves a relative DPR ``data.path``. Notebooks take this mapping as a parameter."""
+    where = f"{source}: training"
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping")
     check_keys(body, ["model_name_or_path", "data", *TrainingConfig.field_names()], where=where)
@@ -1230,10 +1236,10 @@ def load_training_config(path: str | os.PathLike) -> TrainingJob:
     model = body["model_name_or_path"]
     if not isinstance(model, str) or not model.strip():
         raise ConfigError(f"{where}: model_name_or_path must be a non-empty string; got {model!r}")
-    data = _parse_data(body["data"], where=f"{where}: data", base=path.parent)
+    data = _parse_data(body["data"], where=f"{where}: data", base=Path(base))
     params = {k: v for k, v in body.items() if k not in ("model_name_or_path", "data")}
     config = TrainingConfig.from_dict(params, where=where)
-    return TrainingJob(model_name_or_path=model, data=data, config=config, source=str(path))
+    return TrainingJob(model_name_or_path=model, data=data, config=config, source=source)
 
 
 def _parse_data(raw: Any, *, where: str, base: Path) -> XQuADTrainingData | DPRTrainingData:

@@ -1,0 +1,146 @@
+"""The four-condition grid: zero-shot / fine-tuned encoder, each without and with xQG."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xqg_lab import conditions
+from xqg_lab.data._common import RetrievalData
+from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
+from xqg_lab.xqg import evaluate_xqg
+
+
+class TableEncoder:
+    """A deterministic encoder: each text maps to a fixed 2-d vector."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode_queries(self, texts):
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+    def encode_passages(self, passages):
+        return np.array([self.table[t] for t in passages["text"]], dtype=np.float32)
+
+
+def two_article_collection():
+    """Articles 01 (training) and 02 (held out), one paragraph each; two questions per
+    paragraph in en and de: q1 about 01-00, q2 and q3 about 02-00."""
+    passages = pd.DataFrame({"doc_id": ["01-00", "02-00"], "title": ["", ""], "text": ["p1", "p2"]})
+    rows = [(f"{q}-{lang}", lang, f"{q}-{lang}", q) for q in ("q1", "q2", "q3") for lang in ("en", "de")]
+    queries = pd.DataFrame(rows, columns=["query_id", "lang", "text", "question_id"])
+    doc = {"q1": "01-00", "q2": "02-00", "q3": "02-00"}
+    qrels = pd.DataFrame(
+        {"query_id": queries["query_id"], "doc_id": queries["question_id"].map(doc), "relevance": 1}
+    )
+    return RetrievalData(passages, queries, qrels)
+
+
+ARTICLES = pd.DataFrame({"article": ["01", "02"], "role": ["train", "eval"]})
+QUESTIONS = pd.DataFrame(
+    {"question_id": ["q1", "q2", "q3"], "doc_id": ["01-00", "02-00", "02-00"],
+     "role": ["evaluation", "evaluation", "augmentation"]}
+)  # fmt: skip
+
+
+def test_grid_collection_keeps_evaluation_questions_of_held_out_articles_only():
+    grid = conditions.grid_collection(two_article_collection(), ARTICLES, QUESTIONS, langs=["en", "de"])
+    # q1 is about a training article, q3 augments: only q2 is scored, in both languages.
+    assert sorted(grid.queries["query_id"]) == ["q2-de", "q2-en"]
+    assert sorted(grid.qrels["query_id"]) == ["q2-de", "q2-en"]
+    assert grid.passages["doc_id"].tolist() == ["01-00", "02-00"]  # every paragraph is searched
+
+
+def test_grid_collection_refuses_a_split_without_held_out_articles():
+    with pytest.raises(ValueError, match="no 'eval' article"):
+        conditions.grid_collection(two_article_collection(), ARTICLES.assign(role="train"), QUESTIONS, langs=["en"])
+
+
+def test_evaluate_grid_names_the_four_conditions_and_equals_evaluate_xqg():
+    data = conditions.grid_collection(two_article_collection(), ARTICLES, QUESTIONS, langs=["en", "de"])
+    augmentation = pd.DataFrame({"doc_id": ["02-00"], "lang": ["de"], "sample": [0], "text": ["q3-de"]})
+    zero_shot = TableEncoder({"p1": [1, 0], "p2": [0.6, 0], "q2-en": [1, 0.2], "q2-de": [1, 1], "q3-de": [0, 1]})
+    fine_tuned = TableEncoder({"p1": [0.2, 0], "p2": [1, 0], "q2-en": [1, 0], "q2-de": [1, 1], "q3-de": [0, 1]})
+    per_query, results = conditions.evaluate_grid(
+        data, augmentation, {"zero-shot": zero_shot, "fine-tuned": fine_tuned}, alpha=0.5, k=2, measures=["MRR@10"]
+    )
+    assert list(per_query) == list(conditions.CONDITIONS)
+    rr = {c: dict(zip(f["query_id"], f["MRR@10"])) for c, f in per_query.items()}
+    # zero-shot: p1 beats p2 for both; with xQG p2' = 0.5·(0.6, 0) + 0.5·(0, 1) wins for q2-de.
+    assert rr["zero-shot"] == {"q2-de": 0.5, "q2-en": 0.5}
+    assert rr["zero-shot + xQG"] == {"q2-de": 1.0, "q2-en": 0.5}
+    assert rr["fine-tuned"] == {"q2-de": 1.0, "q2-en": 1.0}
+    direct = evaluate_xqg(data, augmentation, fine_tuned, alphas=[0.5], k=2, measures=["MRR@10"])
+    pd.testing.assert_frame_equal(per_query["fine-tuned + xQG"], direct.per_query[0.5])
+    assert set(results) == {"zero-shot", "fine-tuned"}
+
+
+def test_evaluate_grid_refuses_missing_encoders_and_alpha_zero():
+    data = two_article_collection()
+    with pytest.raises(ValueError, match=r"missing \['fine-tuned'\]"):
+        conditions.evaluate_grid(data, pd.DataFrame(), {"zero-shot": None}, alpha=0.3)
+    with pytest.raises(ValueError, match=r"alpha in \(0, 1\]"):
+        conditions.evaluate_grid(data, pd.DataFrame(), {"zero-shot": None, "fine-tuned": None}, alpha=0.0)
+
+
+def per_query_grid():
+    rng = np.random.default_rng(0)
+    ids = [f"q{i}-{lang}" for lang in ("ar", "de") for i in range(20)]
+    langs = [i.split("-")[1] for i in ids]
+    base = rng.uniform(size=len(ids))
+    shift = {"zero-shot": 0.0, "zero-shot + xQG": 0.05, "fine-tuned": 0.1, "fine-tuned + xQG": 0.12}
+    return {
+        c: pd.DataFrame({"query_id": ids, "lang": langs, "MRR@10": base + s + rng.normal(0, 0.01, len(ids))})
+        for c, s in shift.items()
+    }
+
+
+def test_compare_grid_has_two_families_with_their_own_baselines():
+    per_query = per_query_grid()
+    families = conditions.compare_grid(per_query, measures=["MRR@10"])
+    assert list(families["vs zero-shot"]) == ["zero-shot + xQG", "fine-tuned", "fine-tuned + xQG"]
+    on_fine_tuned = families["xQG on fine-tuned"]["fine-tuned + xQG"].set_index("lang")
+    expected = per_query["fine-tuned"].groupby("lang")["MRR@10"].mean()
+    assert on_fine_tuned["baseline_mean"].to_dict() == pytest.approx(expected.to_dict())
+    for comparison in families["vs zero-shot"].values():
+        assert (comparison["family_size"] == 2).all()  # 2 languages x 1 measure, Holm per comparison
+        assert comparison["significant"].all()  # shifts of 0.05 to 0.12 with noise 0.01
+
+
+def test_grid_means_averages_languages_into_a_mean_row():
+    means = conditions.grid_means(per_query_grid()).set_index(["condition", "lang", "measure"])["value"]
+    for condition in conditions.CONDITIONS:
+        assert means[(condition, "mean", "MRR@10")] == pytest.approx(
+            (means[(condition, "ar", "MRR@10")] + means[(condition, "de", "MRR@10")]) / 2
+        )
+
+
+def test_restrict_views_cuts_rows_to_passages_and_needs_doc_ids():
+    views = {"xqg": pd.DataFrame({"pair_id": ["a", "b"], "doc_id": ["01-00", "02-00"]})}
+    assert conditions.restrict_views(views, ["02-00"])["xqg"]["pair_id"].tolist() == ["b"]
+    with pytest.raises(ValueError, match="view 'tatoeba' has no doc_id"):
+        conditions.restrict_views({"tatoeba": pd.DataFrame({"pair_id": ["a"]})}, ["01-00"])
+
+
+def test_article_split_needs_an_xquad_training_job(tmp_path):
+    job = parse_training_job(
+        {"model_name_or_path": "m", "data": {"source": "dpr", "path": "train.json"}}, source="grid.yaml"
+    )
+    with pytest.raises(ValueError, match="grid.yaml: .*expected training.data.source 'xquad', found 'dpr'"):
+        conditions.article_split(two_article_collection(), job)
+
+
+def test_fine_tuned_checkpoint_trains_once_and_reuses_it(tiny_bert_dir, tmp_path):
+    body = {
+        "model_name_or_path": str(tiny_bert_dir), "data": {"source": "xquad", "langs": ["en"], "seed": 1},
+        "preset": "dpr", "batch_size": 2, "max_steps": 1, "device": "cpu",
+    }  # fmt: skip
+    job = parse_training_job(body, source="test")
+    folder, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, show_progress=False)
+    assert not reused and (folder / CHECKPOINT_FILE).is_file()
+    weights = (folder / "model.safetensors").read_bytes()
+    again, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, show_progress=False)
+    assert reused and again == folder and (folder / "model.safetensors").read_bytes() == weights
+    other = parse_training_job({**body, "learning_rate": 1e-4}, source="test")
+    assert conditions.fine_tuned_checkpoint(other, cache_root=tmp_path, show_progress=False)[0] != folder
+    assert not list(tmp_path.glob("*.partial"))

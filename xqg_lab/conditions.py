@@ -1,0 +1,241 @@
+"""The four-condition grid: zero-shot and fine-tuned encoder, each with and without xQG.
+
+xQG (Zhuang, Shou and Zuccon, SIGIR 2023, arXiv 2305.03950) is an alternative to fine-tuning
+the multilingual retriever on cross-lingual data. The grid puts the two side by side on the
+same evaluation queries: the encoder as released (``zero-shot``), the encoder fine-tuned with
+:mod:`xqg_lab.train` (``fine-tuned``), and each of them with passages augmented as
+``p' = (1 - α) p + α S`` (``+ xQG``).
+
+Leakage: the fine-tuned encoder saw the questions of the training articles of an XQuAD
+article split (:func:`xqg_lab.train.xquad_training_split`); the augmentation questions come
+from a split of each paragraph's questions (:func:`xqg_lab.generate.heldout.split_questions`).
+:func:`grid_collection` keeps only queries that are on the held-out side of *both* splits, and
+searches all 240 paragraphs, every one of them augmented, so no passage gains from being the
+only augmented one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .paths import cache_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .data._common import RetrievalData
+    from .train import TrainingJob
+    from .xqg import XQGResult
+
+__all__ = [
+    "BASELINE",
+    "CONDITIONS",
+    "alignment_grid",
+    "article_split",
+    "compare_grid",
+    "evaluate_grid",
+    "fine_tuned_checkpoint",
+    "grid_collection",
+    "grid_means",
+    "restrict_views",
+]
+
+BASELINE = "zero-shot"
+CONDITIONS = ("zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG")
+"""The grid's conditions, in reporting order."""
+
+
+def fine_tuned_checkpoint(
+    job: TrainingJob, *, cache_root: str | os.PathLike | None = None, show_progress: bool = True
+) -> tuple[Path, bool]:
+    """``(checkpoint folder, reused)``: train ``job`` once, reuse it on later runs.
+
+    The checkpoint lives under ``<cache>/checkpoints/`` in a folder named by the SHA-256 of
+    the start point, the data settings and every hyper-parameter, so a changed config trains
+    anew and an unchanged one is read back. Training writes into a temporary sibling that is
+    renamed once complete: a run killed mid-training leaves nothing that could be mistaken
+    for a finished checkpoint.
+    """
+    import dataclasses
+
+    from filelock import FileLock
+
+    from .train import CHECKPOINT_FILE, run_training_job
+
+    spec = {
+        "model_name_or_path": job.model_name_or_path,
+        "data": {"source": job.data.source.value, **dataclasses.asdict(job.data)},
+        "config": job.config.to_dict(),
+    }
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+    root = Path(cache_root) if cache_root is not None else cache_dir() / "checkpoints"
+    folder = root / key
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if (folder / CHECKPOINT_FILE).is_file():
+            return folder, True
+        partial = root / f"{key}.partial"
+        if partial.exists():
+            shutil.rmtree(partial)
+        run_training_job(job, output_dir=partial, show_progress=show_progress)
+        os.replace(partial, folder)
+    return folder, False
+
+
+def article_split(data: RetrievalData, job: TrainingJob) -> pd.DataFrame:
+    """The article split ``job`` trains on (:func:`xqg_lab.train.xquad_training_split`): one row
+    per XQuAD article with ``role`` ``"train"`` or ``"eval"``."""
+    from .train import XQuADTrainingData, xquad_training_split
+
+    if not isinstance(job.data, XQuADTrainingData):
+        raise ValueError(
+            f"{job.source}: the grid evaluates on the XQuAD articles held out from training; expected "
+            f"training.data.source 'xquad', found {job.data.source.value!r}"
+        )
+    return xquad_training_split(data, eval_fraction=job.data.eval_fraction, seed=job.data.seed).split
+
+
+def grid_collection(
+    data: RetrievalData, article_split: pd.DataFrame, question_split: pd.DataFrame, *, langs: Sequence[str]
+) -> RetrievalData:
+    """The grid's evaluation collection: all passages; the queries in ``langs`` whose question
+    is an ``"evaluation"`` question of ``question_split`` about an ``"eval"`` article of
+    ``article_split`` (the ``split`` frame of :func:`xqg_lab.train.xquad_training_split`)."""
+    from .data._common import RetrievalData
+    from .xqg import evaluation_collection
+
+    eval_articles = set(article_split.loc[article_split["role"] == "eval", "article"])
+    if not eval_articles:
+        raise ValueError("article_split has no 'eval' article; expected the split of xquad_training_split")
+    evaluation = evaluation_collection(data, question_split, langs=langs)
+    qrels = evaluation.qrels[evaluation.qrels["doc_id"].str.split("-").str[0].isin(eval_articles)]
+    queries = evaluation.queries[evaluation.queries["query_id"].isin(set(qrels["query_id"]))]
+    return RetrievalData(evaluation.passages, queries.reset_index(drop=True), qrels.reset_index(drop=True))
+
+
+def evaluate_grid(
+    data: RetrievalData,
+    augmentation: pd.DataFrame,
+    encoders: Mapping[str, Any],
+    *,
+    alpha: float,
+    alphas: Sequence[float] = (),
+    rule: str = "mean",
+    augment_langs: Sequence[str] | None = None,
+    k: int = 100,
+    measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
+) -> tuple[dict[str, pd.DataFrame], dict[str, XQGResult]]:
+    """Per-query scores of the four conditions.
+
+    Parameters
+    ----------
+    data : the evaluation collection (:func:`grid_collection`).
+    augmentation : augmentation queries ``doc_id, lang, sample, text`` (held-out human
+        questions or a generated-query store).
+    encoders : ``{"zero-shot": encoder, "fine-tuned": encoder}``.
+    alpha : the α of the ``+ xQG`` conditions, fixed before looking at the results;
+        ``alphas`` adds an α curve per encoder (same two searches, :func:`xqg_lab.xqg.evaluate_xqg`).
+
+    Returns
+    -------
+    ``({condition: per-query frame (query_id, lang, measures...)}, {encoder name: XQGResult})``
+    """
+    from .xqg import evaluate_xqg
+
+    missing = sorted({"zero-shot", "fine-tuned"} - set(encoders))
+    if missing:
+        raise ValueError(f"expected encoders named 'zero-shot' and 'fine-tuned'; missing {missing}")
+    if not 0 < alpha <= 1:
+        raise ValueError(f"expected alpha in (0, 1] for the '+ xQG' conditions, found {alpha!r}")
+    per_query, results = {}, {}
+    for name in ("zero-shot", "fine-tuned"):
+        result = evaluate_xqg(
+            data, augmentation, encoders[name], alphas=[alpha, *alphas], rule=rule,
+            augment_langs=augment_langs, k=k, measures=measures,
+        )  # fmt: skip
+        results[name] = result
+        per_query[name] = result.per_query[0.0]
+        per_query[f"{name} + xQG"] = result.per_query[float(alpha)]
+    return {c: per_query[c] for c in CONDITIONS}, results
+
+
+def compare_grid(
+    per_query: Mapping[str, pd.DataFrame], *, measures: Sequence[str], test: str = "t", significance_level: float = 0.05
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames.
+
+    ``"vs zero-shot"``: each other condition against the zero-shot encoder (does xQG, fine-tuning
+    or both beat the released model?); ``"xQG on fine-tuned"``: fine-tuned + xQG against
+    fine-tuned (does xQG add to fine-tuning?). Each comparison is Holm-corrected over its
+    languages × measures.
+    """
+    from .stats import compare
+
+    def paired(baseline: str, treatment: str) -> pd.DataFrame:
+        return compare(per_query[baseline], per_query[treatment], measures=list(measures), by="lang",
+                       test=test, alpha=significance_level)  # fmt: skip
+
+    return {
+        "vs zero-shot": {c: paired(BASELINE, c) for c in CONDITIONS if c != BASELINE},
+        "xQG on fine-tuned": {"fine-tuned + xQG": paired("fine-tuned", "fine-tuned + xQG")},
+    }
+
+
+def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Tidy means: ``condition, lang, measure, value`` (``lang="mean"`` averages the languages)."""
+    import pandas as pd
+
+    from .metrics.ranking import aggregate
+
+    frames = []
+    for condition, frame in per_query.items():
+        by_lang = aggregate(frame, by="lang").drop(columns="n_queries")
+        by_lang.loc["mean"] = by_lang.mean()
+        tidy = by_lang.rename_axis("lang").reset_index().melt(id_vars="lang", var_name="measure")
+        frames.append(tidy.assign(condition=condition))
+    return pd.concat(frames, ignore_index=True)[["condition", "lang", "measure", "value"]]
+
+
+def restrict_views(views: Mapping[str, pd.DataFrame], doc_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Each paired view (:mod:`xqg_lab.pairs`) cut to the rows about ``doc_ids``."""
+    keep = set(doc_ids)
+    out = {}
+    for name, frame in views.items():
+        if "doc_id" not in frame.columns:
+            raise ValueError(f"view {name!r} has no doc_id column; only XQuAD views can be restricted to passages")
+        out[name] = frame[frame["doc_id"].isin(keep)].reset_index(drop=True)
+    return out
+
+
+def alignment_grid(
+    views: Mapping[str, pd.DataFrame],
+    encoders: Mapping[str, Any],
+    *,
+    heldout: pd.DataFrame,
+    alpha: float,
+    **options: Any,
+) -> pd.DataFrame:
+    """Alignment measures of the four conditions (:func:`xqg_lab.alignment_study.compare_conditions`
+    run once per encoder); the ``condition`` column holds :data:`CONDITIONS` names.
+
+    The ``+ xQG`` conditions exist on the ``xqg`` view only (the other views hold no passages).
+    ``options`` go to ``compare_conditions`` (measures, n_bootstrap, seed, max_pairs, ...).
+    """
+    import pandas as pd
+
+    from .alignment_study import Condition, compare_conditions
+
+    frames = []
+    for name in ("zero-shot", "fine-tuned"):
+        frame = compare_conditions(views, encoders[name], heldout=heldout, alphas=[0.0, alpha], **options)
+        names = {Condition.PLAIN.value: name, Condition.XQG_HELDOUT.value: f"{name} + xQG"}
+        frames.append(frame.assign(condition=frame["condition"].map(names)))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = frames[0].attrs
+    return out
