@@ -58,3 +58,22 @@ def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny
     run_dir = tmp_path / "reports" / "tiny"
     assert (run_dir / "retrieval_eval.ipynb").is_file() and (run_dir / "retrieval_eval.html").is_file()
     assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "failed"
+
+
+def test_second_run_with_a_warm_cache_reuses_every_cached_artifact(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):
+    config = tiny_config(tiny_beir, tiny_bert_dir)
+    first = json.loads((run_config(config, reports_dir=tmp_path / "a", progress_bar=False) / "manifest.json").read_text())
+    second = json.loads((run_config(config, reports_dir=tmp_path / "b", progress_bar=False) / "manifest.json").read_text())
+    assert first["cache"]["files_written"] > 0  # embeddings of the corpus and queries
+    assert second["cache"]["files_written"] == 0 and second["cache"]["written"] == []
+    assert "retrieval_by_lang.csv" in second["notebooks"][0]["outputs"]
+
+
+def test_index_links_each_section_with_its_figures_tables_and_the_manifest(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):
+    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir=tmp_path, progress_bar=False)
+    index = (run_dir / "index.html").read_text()
+    assert '<section id="retrieval_eval">' in index
+    assert "<h2>Retrieval evaluation" in index  # the notebook's own heading
+    assert '<img src="retrieval_by_lang.png"' in index and 'href="retrieval_by_lang.svg"' in index
+    assert 'href="retrieval_by_lang.csv"' in index and 'href="manifest.json"' in index
+    assert "every cached artifact was reused" not in index  # this run filled an empty cache

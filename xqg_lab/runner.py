@@ -3,14 +3,15 @@
 Each notebook is executed in the run folder (so the tables and figures it writes land
 there), exported to HTML that renders offline, and recorded in ``manifest.json``
 (package versions, parameters, timings, data and model provenance). A failing notebook
-stops the run with the failing cell's error; its partial output is kept.
+stops the run with the failing cell's error, or with the news that its kernel died
+(killed, typically for lack of memory); its partial output and the earlier notebooks'
+outputs are kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import json
 import os
 import platform
@@ -22,7 +23,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from .atomic import write_atomic
 from .config import ConfigError, RunConfig, check_keys
+from .paths import cache_dir
 
 PACKAGES = [
     "xqg_lab", "torch", "transformers", "tokenizers", "faiss-cpu", "numpy", "pandas",
@@ -34,7 +37,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def ipc_kernel_manager(folder: str | os.PathLike):
     """A Jupyter kernel manager class whose kernels talk over IPC sockets in ``folder``
-    instead of TCP ports, so a run opens no network port."""
+    instead of TCP ports, so a run opens no network port. A Python kernel is started through
+    :mod:`xqg_lab._kernel`, which also drops ipykernel's loopback port for forked children."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
@@ -43,11 +47,18 @@ def ipc_kernel_manager(folder: str | os.PathLike):
             self.transport = "ipc"
             self.ip = str(Path(folder) / "kernel")
 
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if cmd[1:3] == ["-m", "ipykernel_launcher"]:
+                cmd[1:3] = ["-m", "xqg_lab._kernel"]
+            return cmd
+
     return IPCKernelManager
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook of the run raised; the message names the notebook, cell and error."""
+    """A notebook of the run raised or its kernel died; the message names the notebook,
+    the cell and the error (or the kernel's death)."""
 
 
 def find_notebook(name: str) -> Path:
@@ -117,6 +128,7 @@ def run_config(
     manifest) when a notebook raises.
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     steps = [(find_notebook(s.notebook), s.parameters) for s in config.notebooks]
@@ -138,12 +150,16 @@ def run_config(
         "notebooks": [],
     }
     sockets = tempfile.mkdtemp(prefix="xqg-kernel-")
+    cache_root = cache_dir()
+    cache_before = _snapshot(cache_root)
     try:
         for path, params in steps:
             out = run_dir / path.name
-            entry = {"notebook": path.stem, "parameters": params, "output": out.name, "html": f"{path.stem}.html"}
+            entry = {"notebook": path.stem, "title": _notebook_title(path), "notebook_sha256": _sha256(path),
+                     "parameters": params, "output": out.name, "html": f"{path.stem}.html"}
             manifest["notebooks"].append(entry)
             start = time.perf_counter()
+            before = _snapshot(run_dir)
             try:
                 papermill.execute_notebook(
                     str(path), str(out), parameters=params, cwd=str(run_dir),
@@ -158,19 +174,51 @@ def run_config(
                     f"notebook {path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
                     f"partial output kept in {out} and {run_dir / entry['html']}"
                 ) from None
-            entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
-            export_html(out, run_dir / entry["html"])
+            except DeadKernelError:
+                cell = _running_cell(out)
+                entry.update(status="failed", seconds=round(time.perf_counter() - start, 1),
+                             error=f"kernel died in cell {cell} (killed — out of memory?)")
+                export_html(out, run_dir / entry["html"])
+                raise NotebookFailed(
+                    f"notebook {path.name}: the kernel died while running cell {cell} "
+                    "(killed by the system — out of memory?); run it with less data or more memory\n"
+                    f"partial output kept in {out} and {run_dir / entry['html']}"
+                ) from None
+            else:
+                entry.update(status="ok", seconds=round(time.perf_counter() - start, 1))
+                export_html(out, run_dir / entry["html"])
+            finally:
+                entry["outputs"] = _written(before, _snapshot(run_dir))
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
+        written = _written(cache_before, _snapshot(cache_root))
+        manifest["cache"] = {
+            "root": str(cache_root),
+            "files_written": len(written),
+            "bytes_written": sum((cache_root / f).stat().st_size for f in written if (cache_root / f).is_file()),
+            "written": written[:50],
+        }
         manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         manifest["provenance"] = _collect_provenance(run_dir)
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         _write_index(run_dir, manifest)
     return run_dir
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _running_cell(notebook: Path) -> int | str:
+    """Position (1-based, among all cells) of the last cell papermill started in ``notebook``."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except (OSError, ValueError):
+        return "?"
+    started = [i for i, c in enumerate(cells, start=1) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return started[-1] if started else "?"
 
 
 def _collect_provenance(run_dir: Path) -> dict:
@@ -181,33 +229,73 @@ def _collect_provenance(run_dir: Path) -> dict:
     }
 
 
+FIGURE_SUFFIXES = (".png", ".svg")
+TABLE_SUFFIXES = (".csv", ".json", ".md", ".tex", ".trec", ".html", ".ipynb")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """``{path relative to folder: (size, mtime_ns)}`` of every file under ``folder``."""
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # removed while walking (a temporary file)
+                continue
+            out[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return out
+
+
+def _written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Files new or changed between two snapshots, sorted."""
+    return sorted(p for p, sig in after.items() if before.get(p) != sig)
+
+
+def _notebook_title(path: Path) -> str:
+    """The first Markdown heading of a notebook (its stem when there is none)."""
+    import nbformat
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem
+
+
+def _section(run_dir: Path, entry: dict) -> dict:
+    """What the index shows of one notebook: its figures (PNG preview, SVG link) and files."""
+    own = {entry["output"], entry["html"]}
+    names = sorted({p.split("/")[0] for p in entry.get("outputs", [])} - own - {"manifest.json", "index.html"})
+    stems = sorted({n[: -len(Path(n).suffix)] for n in names if n.endswith(FIGURE_SUFFIXES)})
+    figures = [
+        {"stem": stem, "png": f"{stem}.png" if f"{stem}.png" in names else None,
+         "svg": f"{stem}.svg" if f"{stem}.svg" in names else None}
+        for stem in stems
+    ]
+    shown = {f for fig in figures for f in (fig["png"], fig["svg"])}
+    files = [n for n in names if n not in shown and (n.endswith(TABLE_SUFFIXES) or (run_dir / n).is_dir())]
+    return {**entry, "heading": entry.get("title", entry["notebook"]), "status": entry.get("status", "not run"),
+            "seconds": entry.get("seconds", "?"), "figures": [f for f in figures if f["png"]], "files": files}
+
+
 def _write_index(run_dir: Path, manifest: dict) -> None:
-    rows = "\n".join(
-        f"<li><a href='{html.escape(n['html'])}'>{html.escape(n['notebook'])}</a> "
-        f"— {html.escape(n.get('status', 'not run'))}, {n.get('seconds', '?')} s"
-        + (f" <b>{html.escape(n['error'])}</b>" if n.get("error") else "")
-        + "</li>"
-        for n in manifest["notebooks"]
-    )
-    files = "\n".join(
-        f"<li><a href='{html.escape(p.name)}'>{html.escape(p.name)}</a></li>"
-        for p in sorted(run_dir.iterdir())
-        if p.suffix in {".csv", ".json", ".png", ".svg", ".trec", ".md", ".tex"} and p.name != "manifest.json"
-    )
-    env = manifest["environment"]
-    title = html.escape(manifest["title"] or manifest["run"])
-    (run_dir / "index.html").write_text(
-        f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}</style></head>
-<body><h1>{title}</h1>
-<p>Run <code>{html.escape(manifest['run'])}</code> from <code>{html.escape(str(manifest['config_file']))}</code>,
-started {manifest['started']}, finished {manifest['finished']};
-Python {env['python']} on {html.escape(env['platform'])}, {env['cpu_count']} CPUs;
-xqg_lab commit <code>{env['xqg_lab_commit']}</code>. Full record: <a href="manifest.json">manifest.json</a>.</p>
-<h2>Sections</h2><ul>{rows}</ul>
-<h2>Tables and figures</h2><ul>{files}</ul>
-</body></html>
-""",
-        encoding="utf-8",
-    )
+    """``index.html``: one section per notebook (figures, tables, status), the statistics tables
+    of the whole run, and what the run wrote into the cache."""
+    import jinja2
+
+    sections = [_section(run_dir, n) for n in manifest["notebooks"]]
+    tables = sorted({Path(f).stem for s in sections for f in s["files"] if f.endswith("_table.md")})
+    statistics = [
+        {"stem": stem, "files": [f"{stem}{ext}" for ext in (".md", ".tex", ".csv") if (run_dir / f"{stem}{ext}").is_file()]}
+        for stem in tables
+    ]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    page = env.get_template("report_index.html.j2").render(
+        title=manifest["title"] or manifest["run"], manifest=manifest, env=manifest["environment"],
+        cache=manifest.get("cache"), sections=sections, statistics=statistics,
+    )  # fmt: skip
+    write_atomic(run_dir / "index.html", page.encode("utf-8"))

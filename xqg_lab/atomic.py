@@ -1,0 +1,64 @@
+"""Writing a file so that it is either untouched or complete, never half written."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from pathlib import Path
+
+TMP_MARK = ".tmp-"
+"""Part of the name of every temporary file: ``<name>.tmp-<pid>-<random>`` beside the target."""
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    At every moment ``path`` holds either its previous content (or nothing) or all of
+    ``data``: a process killed mid-write, or a disk that fills up, leaves the previous
+    file as it was. The temporary file is removed on failure (a killed process leaves it
+    behind; its name contains :data:`TMP_MARK`). The new file gets the usual permissions
+    (``0o666`` less the umask).
+
+    Raises
+    ------
+    OSError
+        Of the same ``errno`` as the failure, naming ``path`` (and, for a full disk,
+        saying so and that the previous file is unchanged).
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError) or exc.errno is None:
+            raise
+        hint = " (the disk is full: free some space and run again)" if exc.errno == errno.ENOSPC else ""
+        raise OSError(
+            exc.errno, f"could not write {path}: {exc.strerror}{hint}; the previous file is unchanged"
+        ) from exc
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
