@@ -299,7 +299,7 @@ def test_read_xor_data_fields_and_order(tmp_path):
 @pytest.mark.parametrize(
     "second_line, match",
     [
-        ("{not json", r"d\.jsonl:2: invalid JSON"),
+        ("{not json", r"d\.jsonl:2: malformed JSON"),
         ('["a list"]', r"d\.jsonl:2: expected a JSON object"),
         ('{"id": "y", "answers": ["A"]}', r"d\.jsonl:2: expected a field 'lang'"),
         ('{"id": 7, "answers": ["A"], "lang": "fi"}', r"d\.jsonl:2: expected 'id' to be a string"),
@@ -325,7 +325,7 @@ def test_read_xor_predictions_roundtrip(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ('[{"id": "q1", "lang": "ar", "ctxs": []},\n oops]', r"p\.json:2: invalid JSON"),
+        ('[{"id": "q1", "lang": "ar", "ctxs": []},\n oops]', r"p\.json:2: malformed JSON"),
         ('{"id": "q1"}', r"p\.json: expected a JSON list"),
         ('[{"id": "q1", "ctxs": []}]', r"p\.json: item 0: expected a field 'lang'"),
         ('[{"id": "q1", "lang": "ar", "ctxs": [{"text": "x", "title": "t"}]}]', r"item 0 .*ctxs\[0\].*c\['text'\]"),
@@ -392,7 +392,7 @@ def test_main_bad_file_returns_error_code(tmp_path, capsys):
     d, _ = _cli_files(tmp_path)
     bad = _write(tmp_path, "bad.json", "{")
     assert main(["--data_file", str(d), "--pred_file", str(bad), "--json"]) == 1
-    assert "bad.json:1: invalid JSON" in capsys.readouterr().err
+    assert "bad.json:1: malformed JSON" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- cross-check with the official logic

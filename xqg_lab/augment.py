@@ -18,6 +18,7 @@ is ``n_langs × n_passages × dim`` floats whatever the number of queries.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,11 +39,25 @@ class FusionRule(Choice):
 
 
 def check_alpha(alpha: float) -> float:
-    """``alpha`` as a float in [0, 1]; ValueError otherwise."""
+    """``alpha`` as a float in [0, 1]; TypeError for a non-number, ValueError outside (or NaN)."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(
+            f"alpha must be a real number in [0, 1], e.g. 0.01; got {type(alpha).__name__} {alpha!r}"
+        )
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1]; got {alpha}")
+        raise ValueError(f"alpha must lie in [0, 1] (the weight of the query vectors); got {alpha}")
     return alpha
+
+
+def _check_finite(name: str, x: np.ndarray) -> None:
+    """ValueError naming the first rows of the 2-d ``x`` that hold NaN or inf."""
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"{name} has NaN or inf values in {bad.size} row(s), e.g. rows {bad[:5].tolist()}; "
+            "expected finite vectors; re-encode those texts"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +78,41 @@ class QuerySums:
     sums: np.ndarray
     counts: np.ndarray
 
-    def fused(self, *, rule: str | FusionRule = FusionRule.SUM, langs: Sequence[str] | None = None) -> np.ndarray:
+    def __post_init__(self):
+        sums, counts = np.asarray(self.sums), np.asarray(self.counts)
+        expected = (len(self.langs), len(self.doc_ids))
+        if sums.ndim != 3 or sums.shape[:2] != expected or counts.shape != expected:
+            raise ValueError(
+                f"expected sums of shape (n_langs, n_passages, dim) and counts of shape (n_langs, n_passages) "
+                f"= {expected} for {len(self.langs)} langs and {len(self.doc_ids)} doc_ids; found sums "
+                f"{sums.shape} and counts {counts.shape}"
+            )
+        if not np.isfinite(sums).all():
+            lang, row = (int(i[0]) for i in np.nonzero(~np.isfinite(sums).all(axis=2)))
+            raise ValueError(
+                f"query sums hold NaN or inf, e.g. language {self.langs[lang]!r}, passage "
+                f"{self.doc_ids[row]!r}; expected finite query vectors; re-encode its queries"
+            )
+
+    def fused(
+        self,
+        *,
+        rule: str | FusionRule = FusionRule.SUM,
+        langs: Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """``S`` per passage, float32 ``(n_passages, dim)``, over ``langs`` (default all).
 
         ``rule="sum"``: Σ_j q_j. ``rule="mean"``: Σ_j q_j / n_j; a passage without
         queries gets ``S = 0`` under both rules — see :func:`augment_passages` for what
         that means for ``p'``.
+
+        ``doc_ids``, the row order of the passage embeddings ``S`` is to be added to, is
+        checked against :attr:`doc_ids` (where the reference implementation only asserts):
+        ValueError naming the first row where they differ.
         """
+        if doc_ids is not None:
+            self._check_order(doc_ids)
         rule = FusionRule.parse(rule)
         rows = self._lang_rows(langs)
         total = self.sums[rows].sum(axis=0, dtype=np.float64)
@@ -81,6 +124,23 @@ class QuerySums:
     def n_queries(self, *, langs: Sequence[str] | None = None) -> np.ndarray:
         """Number of queries per passage over ``langs``: int ``(n_passages,)``."""
         return self.counts[self._lang_rows(langs)].sum(axis=0)
+
+    def _check_order(self, doc_ids: Sequence[str]) -> None:
+        given = tuple(str(d) for d in doc_ids)
+        if given == self.doc_ids:
+            return
+        if len(given) != len(self.doc_ids):
+            raise ValueError(
+                f"expected the passage embeddings' {len(given)} doc_ids to be the query sums' "
+                f"{len(self.doc_ids)} doc_ids in the same order; accumulate the sums with "
+                "accumulate_query_sums(..., doc_ids=<the passage embeddings' ids>)"
+            )
+        row = next(i for i, (a, b) in enumerate(zip(given, self.doc_ids)) if a != b)
+        raise ValueError(
+            f"expected the passage embeddings and the query sums in the same passage order, found "
+            f"row {row}: passage {given[row]!r} vs query sums {self.doc_ids[row]!r}; accumulate the "
+            "sums with accumulate_query_sums(..., doc_ids=<the passage embeddings' ids>)"
+        )
 
     def _lang_rows(self, langs: Sequence[str] | None) -> list[int]:
         if langs is None:
@@ -153,6 +213,13 @@ def accumulate_query_sums(
         if chunk.empty:
             break
         vectors = np.asarray(encoder.encode_queries(chunk["text"].tolist()), dtype=np.float32)
+        dim = sums.shape[2] if sums is not None else vectors.shape[-1] if vectors.ndim == 2 else "dim"
+        if vectors.shape != (len(chunk), dim):
+            raise ValueError(
+                f"encoder.encode_queries returned shape {vectors.shape} for {len(chunk)} queries; expected "
+                f"({len(chunk)}, {dim}): one vector per query, the same dimension for every chunk"
+            )
+        _check_finite("encoder.encode_queries output", vectors)
         if sums is None:
             sums = np.zeros((len(langs), len(doc_ids), vectors.shape[1]), dtype=np.float32)
             counts = np.zeros((len(langs), len(doc_ids)), dtype=np.int64)
@@ -168,7 +235,8 @@ def accumulate_query_sums(
 def augment_passages(passage_embeddings: np.ndarray, query_sum: np.ndarray, *, alpha: float) -> np.ndarray:
     """``p' = (1 - α) · p + α · S`` row by row: float32 ``(n_passages, dim)``.
 
-    ``query_sum`` is :meth:`QuerySums.fused` for the same passage order. A passage with
+    ``query_sum`` is :meth:`QuerySums.fused` for the same passage order (pass
+    ``fused(doc_ids=...)`` the passages' ids to have that order checked). A passage with
     no generated query has ``S = 0``, so its vector is scaled by ``1 - α``; with an
     inner-product retriever that lowers it against augmented passages, which is the
     reference behaviour and one more reason to give every passage the same queries.
@@ -176,9 +244,11 @@ def augment_passages(passage_embeddings: np.ndarray, query_sum: np.ndarray, *, a
     alpha = check_alpha(alpha)
     p = np.asarray(passage_embeddings, dtype=np.float32)
     s = np.asarray(query_sum, dtype=np.float32)
-    if p.shape != s.shape:
+    if p.ndim != 2 or p.shape != s.shape:
         raise ValueError(
-            f"passage embeddings {p.shape} and query sums {s.shape} must have the same shape "
+            f"passage embeddings {p.shape} and query sums {s.shape} must be 2-d arrays of the same shape "
             "(same passages in the same order, same dimension)"
         )
+    _check_finite("passage_embeddings", p)
+    _check_finite("query_sum", s)
     return (1.0 - alpha) * p + alpha * s

@@ -1,12 +1,19 @@
-"""Writing a notebook's tables, figures and provenance into the run folder."""
+"""Writing a notebook's tables, figures and provenance into the run folder.
+
+Every file is written whole or not at all (:func:`xqg_lab.atomic.write_atomic`): a run
+killed mid-write, or a full disk, leaves the previous version of each file intact.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 import pandas as pd
+
+from .atomic import write_atomic
 
 
 def _target(stem: str, output_dir: str | os.PathLike) -> Path:
@@ -24,16 +31,14 @@ def save_table(frame: pd.DataFrame, stem: str, *, output_dir: str | os.PathLike 
     base = _target(stem, output_dir)
     flat = frame.reset_index() if frame.index.name is not None else frame
     csv, js = base.with_suffix(".csv"), base.with_suffix(".json")
-    flat.to_csv(csv, index=False)
-    flat.to_json(js, orient="records", indent=1, force_ascii=False)
+    write_atomic(csv, flat.to_csv(index=False).encode("utf-8"))
+    write_atomic(js, flat.to_json(orient="records", indent=1, force_ascii=False).encode("utf-8"))
     return [csv, js]
 
 
 def write_text(text: str, name: str, *, output_dir: str | os.PathLike = ".") -> Path:
     """Write ``text`` (e.g. a Markdown or LaTeX table) to ``output_dir/name``."""
-    path = _target(name, output_dir)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomic(_target(name, output_dir), text.encode("utf-8"))
 
 
 def save_chart(chart, stem: str, *, output_dir: str | os.PathLike = ".") -> list[Path]:
@@ -41,18 +46,20 @@ def save_chart(chart, stem: str, *, output_dir: str | os.PathLike = ".") -> list
     ``<stem>.vl.json`` (rendered offline by vl-convert); returns the paths."""
     base = _target(stem, output_dir)
     paths = [base.with_suffix(".png"), base.with_suffix(".svg"), base.with_name(base.name + ".vl.json")]
-    chart.save(str(paths[0]), scale_factor=2)
-    chart.save(str(paths[1]))
-    chart.save(str(paths[2]))
+    png, svg, spec = io.BytesIO(), io.StringIO(), io.StringIO()
+    chart.save(png, format="png", scale_factor=2)
+    chart.save(svg, format="svg")
+    chart.save(spec, format="json")
+    for path, content in zip(paths, [png.getvalue(), svg.getvalue().encode("utf-8"), spec.getvalue().encode("utf-8")]):
+        write_atomic(path, content)
     return paths
 
 
 def save_provenance(info: dict, stem: str, *, output_dir: str | os.PathLike = ".") -> Path:
     """Write ``<stem>.provenance.json`` (data files and hashes, models, parameters, timings);
     the runner gathers these into the run's ``manifest.json``."""
-    path = _target(f"{stem}.provenance.json", output_dir)
-    path.write_text(json.dumps(info, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    return path
+    text = json.dumps(info, indent=1, ensure_ascii=False, default=str)
+    return write_atomic(_target(f"{stem}.provenance.json", output_dir), text.encode("utf-8"))
 
 
 def data_provenance(names: list[str]) -> list[dict]:

@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .config import ConfigError, check_keys, read_yaml
-from .data._common import OnEmpty, RetrievalData, iter_lines, read_text
+from .data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
 from .encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
 from .errors import DataFormatError
 
@@ -1070,12 +1070,7 @@ def _iter_training_items(path: Path):
     text = read_text(path)
     stripped = text.lstrip()
     if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                path, exc.lineno, f"malformed JSON at column {exc.colno}: {exc.msg}"
-            ) from None
+        data = parse_json(text, path=path, line=1)
         for index, item in enumerate(data):
             yield index, None, item
         return
@@ -1085,12 +1080,7 @@ def _iter_training_items(path: Path):
     for number, line in iter_lines(path):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                path, number, f"item {index}: malformed JSON at column {exc.colno}: {exc.msg}"
-            ) from None
+        item = parse_json(line, path=path, line=number, expected=f" (item {index})")
         yield index, number, item
         index += 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from enum import Enum
@@ -115,37 +116,70 @@ def read_text(path: str | PathLike[str]) -> str:
 def read_json(path: str | PathLike[str]) -> tuple[Any, str]:
     """Parse a whole JSON document; return ``(value, raw_text)``. Parse errors name the line."""
     text = read_text(path)
+    return parse_json(text, path=path, line=1), text
+
+
+def parse_json(text: str, *, path: str | PathLike[str], line: int, expected: str = "") -> Any:
+    """Parse JSON ``text`` that starts on ``line`` of ``path``.
+
+    Malformed JSON raises :class:`DataFormatError` naming the line (and column), with
+    ``expected`` appended to the message. So does an escape of a lone UTF-16 surrogate
+    (``"\\ud800"`` without its pair): valid JSON syntax, but no character, and every later
+    UTF-8 encode (pandas string columns, Parquet) would fail far from the file.
+    """
     try:
-        return json.loads(text), text
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(
-            path, exc.lineno, f"malformed JSON at column {exc.colno}: {exc.msg}"
+            path,
+            line + exc.lineno - 1,
+            f"malformed JSON at column {exc.colno}: {exc.msg}{expected}",
         ) from None
+    match = _LONE_SURROGATE.search(text)
+    if match is not None:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataFormatError(
+                path,
+                line + text.count("\n", 0, match.start()),
+                f"JSON escape {match.group()!r} is a lone UTF-16 surrogate, not a character; "
+                "expected valid Unicode text; repair the escape (or drop the record)",
+            ) from None
+    return value
 
 
 def iter_jsonl(path: str | PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file.
 
     Raises :class:`DataFormatError` naming the line for malformed JSON (including a truncated
-    last line) and for a line that holds something other than a JSON object.
+    last line) and for a line that holds something other than a JSON object; naming the file
+    when it holds no object at all (an empty file is usually an interrupted download).
     """
+    found = False
     for number, text in iter_lines(path):
         if not text.strip():
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                path,
-                number,
-                f"malformed JSON at column {exc.colno}: {exc.msg}; expected one JSON object per "
-                "line (a truncated line usually means an interrupted download)",
-            ) from None
+        obj = parse_json(
+            text,
+            path=path,
+            line=number,
+            expected="; expected one JSON object per line (a truncated line usually means an "
+            "interrupted download)",
+        )
         if not isinstance(obj, dict):
             raise DataFormatError(
                 path, number, f"expected a JSON object per line, found {type(obj).__name__}"
             )
+        found = True
         yield number, obj
+    if not found:
+        raise DataFormatError(
+            path,
+            None,
+            "no JSON object in the file; expected one JSON object per line (an empty file "
+            "usually means an interrupted download); re-download it",
+        )
 
 
 def require(
@@ -239,6 +273,12 @@ def line_of(raw: str, needle: str) -> int | None:
 
 
 _READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+# a JSON \uXXXX escape of a high surrogate without a low one after it, or of a low one
+# without a high one before it
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def _unreadable(path: str | PathLike[str], exc: BaseException) -> DataFormatError:

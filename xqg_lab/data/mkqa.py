@@ -111,7 +111,15 @@ def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[st
                 path, line, f"answers[{lang!r}]: each answer must be an object with a string 'type'"
             )
         types.append(entry["type"])
-        candidates = [entry.get("text"), *(entry.get("aliases") or [])]
+        aliases = entry.get("aliases") or []
+        if not isinstance(aliases, list):
+            raise DataFormatError(
+                path,
+                line,
+                f"answers[{lang!r}]: 'aliases' must be a list of strings, found "
+                f"{type(aliases).__name__}: {aliases!r:.80}",
+            )
+        candidates = [entry.get("text"), *aliases]
         for candidate in candidates:
             if candidate is None:
                 continue

@@ -74,8 +74,9 @@ def load_xor_questions(
     Raises
     ------
     DataFormatError
-        Malformed JSON (line), missing or mistyped field (field and line), empty question,
-        unknown language code (line), duplicate id (both lines), invalid UTF-8.
+        Malformed JSON (line), missing or mistyped field (field and line), empty question or
+        answer, unknown language code (line), duplicate id (both lines), invalid UTF-8, an
+        empty file.
     """
     import pandas as pd
 
@@ -91,6 +92,13 @@ def load_xor_questions(
         if not all(isinstance(a, str) for a in answers):
             raise DataFormatError(
                 path, line, f"field 'answers' must be a list of strings, found {answers!r:.120}"
+            )
+        if not all(a.strip() for a in answers):
+            raise DataFormatError(
+                path,
+                line,
+                f"empty string in field 'answers' {answers!r:.120}; expected non-empty answers (an "
+                "empty answer is a substring of every retrieval, so R@kt would count a hit)",
             )
         raw_lang = require(obj, "lang", str, path=path, line=line)
         lang = raw_lang.strip()

@@ -57,8 +57,8 @@ def load_xquad(
     ValueError
         Unknown language.
     DataFormatError
-        Malformed JSON, missing fields, empty texts, or a translated file whose articles,
-        paragraphs or question ids differ from the English file (names file and id).
+        Malformed JSON, missing fields, empty texts or answers, or a translated file whose
+        articles, paragraphs or question ids differ from the English file (names file and id).
     """
     import pandas as pd
 
@@ -172,11 +172,19 @@ def _parse(path: Path) -> list[_Paragraph]:
                 if not question.strip():
                     raise fail(f"question {qid!r}: empty question; expected non-empty text", needle)
                 answers = qa.get("answers")
-                if not isinstance(answers, list) or not all(
-                    isinstance(x, dict) and isinstance(x.get("text"), str) for x in answers
+                if (
+                    not isinstance(answers, list)
+                    or not answers
+                    or not all(
+                        isinstance(x, dict) and isinstance(x.get("text"), str) and x["text"].strip()
+                        for x in answers
+                    )
                 ):
                     raise fail(
-                        f'question {qid!r}: "answers" must be a list of {{"text": str}}', needle
+                        f'question {qid!r}: "answers" must be a non-empty list of {{"text": str}} '
+                        f"with non-empty texts (SQuAD v1.1 answers every question), found "
+                        f"{answers!r:.80}",
+                        needle,
                     )
                 questions.append((qid, question, [x["text"] for x in answers]))
             out.append((doc_id, title.replace("_", " "), context, questions))

@@ -5,22 +5,28 @@ prefix, normalisation) and by the SHA-256 of each text, so any notebook that enc
 text already seen with the same settings reads it back instead of re-encoding. New
 vectors are written in chunks; each chunk is two ``.npy`` files plus a ``.json`` marker
 holding their checksums, all written atomically, so a killed run loses at most the
-chunk in flight and a truncated or corrupted chunk is detected and recomputed.
+chunk in flight and a truncated or corrupted chunk is detected and recomputed (its
+bytes are checked before they are parsed, never after). Writers of one settings folder
+take turns through a file lock (``.lock``), so processes sharing a cache never leave a
+marker beside another writer's arrays.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import TMP_MARK, write_atomic
+
 KEY_BYTES = 16
+LOCK_FILE = ".lock"
 
 
 def text_keys(texts: Sequence[str]) -> np.ndarray:
@@ -46,29 +52,35 @@ def _sha256_file(path: Path) -> str:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_atomic(path, buffer.getbuffer())
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))
+
+
+def _lock(folder: Path):
+    from filelock import FileLock
+
+    return FileLock(str(folder / LOCK_FILE))
+
+
+def _check_vectors(vectors: np.ndarray, texts: list[str], dim: int | str) -> None:
+    """ValueError unless ``vectors`` is finite and ``(len(texts), dim)``; nothing bad is cached."""
+    if vectors.shape != (len(texts), dim):
+        raise ValueError(
+            f"encode_fn returned shape {vectors.shape} for {len(texts)} texts; expected "
+            f"({len(texts)}, {dim}): one vector per text, the dimension of the vectors already cached"
+        )
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"encode_fn returned NaN or inf for {bad.size} of {len(texts)} texts, e.g. "
+            f"{texts[bad[0]]!r:.80}; expected finite vectors (check the model and the inputs); "
+            "nothing of this chunk was cached"
+        )
 
 
 class EmbeddingCache:
@@ -102,17 +114,24 @@ class EmbeddingCache:
         if missing:
             folder.mkdir(parents=True, exist_ok=True)
             settings_file = folder / "settings.json"
-            if not settings_file.exists():
-                _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
+            with _lock(folder):  # no writer is mid-chunk: temporary files are from killed runs
+                for stale in folder.glob(f"*{TMP_MARK}*"):
+                    stale.unlink(missing_ok=True)
+                if not settings_file.exists():
+                    _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
             # Each distinct missing text is encoded once, in chunks written as they finish.
             text_of = {bytes(keys[i]): texts[i] for i in missing}
             unique = list(text_of)
             if on_missing is not None:
                 on_missing(len(unique))
             new_vectors: dict[bytes, np.ndarray] = {}
+            dim = len(next(iter(found.values()))) if found else None
             for start in range(0, len(unique), self.chunk_size):
                 chunk_keys = unique[start : start + self.chunk_size]
-                vectors = np.asarray(encode_fn([text_of[k] for k in chunk_keys]), dtype=np.float32)
+                chunk_texts = [text_of[k] for k in chunk_keys]
+                vectors = np.asarray(encode_fn(chunk_texts), dtype=np.float32)
+                dim = dim or (vectors.shape[-1] if vectors.ndim == 2 else "dim")
+                _check_vectors(vectors, chunk_texts, dim)
                 self._write_chunk(folder, np.array(chunk_keys, dtype=keys.dtype), vectors)
                 new_vectors.update(zip(chunk_keys, vectors))
             for i in missing:
@@ -124,15 +143,16 @@ class EmbeddingCache:
     def _write_chunk(self, folder: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
         name = hashlib.sha256(keys.tobytes()).hexdigest()[:20]
         keys_path, vec_path = folder / f"{name}.keys.npy", folder / f"{name}.vectors.npy"
-        _atomic_save_npy(keys_path, keys)
-        _atomic_save_npy(vec_path, vectors)
-        marker = {
-            "n": int(len(keys)),
-            "dim": int(vectors.shape[1]),
-            "keys_sha256": _sha256_file(keys_path),
-            "vectors_sha256": _sha256_file(vec_path),
-        }
-        _atomic_write_text(folder / f"{name}.json", json.dumps(marker))
+        with _lock(folder):
+            _atomic_save_npy(keys_path, keys)
+            _atomic_save_npy(vec_path, vectors)
+            marker = {
+                "n": int(len(keys)),
+                "dim": int(vectors.shape[1]),
+                "keys_sha256": _sha256_file(keys_path),
+                "vectors_sha256": _sha256_file(vec_path),
+            }
+            _atomic_write_text(folder / f"{name}.json", json.dumps(marker))
 
     def _load(self, folder: Path, keys: np.ndarray) -> dict[int, np.ndarray]:
         """Rows of ``keys`` already cached in ``folder``: ``{position: vector}``."""
@@ -156,28 +176,47 @@ class EmbeddingCache:
 
     def _read_chunk(self, marker_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         """A verified chunk, or ``None`` (after removing it) when it is damaged."""
-        stem = marker_path.name[: -len(".json")]
-        keys_path = marker_path.with_name(f"{stem}.keys.npy")
-        vec_path = marker_path.with_name(f"{stem}.vectors.npy")
-        try:
-            marker = json.loads(marker_path.read_text(encoding="utf-8"))
-            ok = (
-                _sha256_file(keys_path) == marker["keys_sha256"]
-                and _sha256_file(vec_path) == marker["vectors_sha256"]
+        chunk = _verified_chunk(marker_path)
+        if chunk is not None:
+            return chunk
+        with _lock(marker_path.parent):  # a writer may have been replacing it: look again
+            if not marker_path.exists():
+                return None
+            chunk = _verified_chunk(marker_path)
+            if chunk is not None:
+                return chunk
+            warnings.warn(
+                f"embedding cache chunk {marker_path} is truncated or corrupted (or holds NaN/inf); "
+                "it is removed and its texts are encoded again",
+                stacklevel=3,
             )
-            if ok:
-                chunk_keys = np.load(keys_path, allow_pickle=False)
-                vectors = np.load(vec_path, allow_pickle=False)
-                ok = vectors.shape == (marker["n"], marker["dim"]) and len(chunk_keys) == marker["n"]
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            ok = False
-        if ok:
-            return chunk_keys, vectors
-        warnings.warn(
-            f"embedding cache chunk {marker_path} is truncated or corrupted; "
-            "it is removed and its texts are encoded again",
-            stacklevel=3,
-        )
-        for p in (marker_path, keys_path, vec_path):
-            p.unlink(missing_ok=True)
+            stem = marker_path.name[: -len(".json")]
+            for suffix in (".json", ".keys.npy", ".vectors.npy"):
+                marker_path.with_name(stem + suffix).unlink(missing_ok=True)
         return None
+
+
+def _verified_chunk(marker_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(keys, vectors)`` of a chunk whose files match its marker's checksums, else ``None``.
+    Each file is read once and parsed from the bytes that were checked."""
+    stem = marker_path.name[: -len(".json")]
+    try:
+        marker = json.loads(marker_path.read_text(encoding="utf-8"))
+        raw_keys = marker_path.with_name(f"{stem}.keys.npy").read_bytes()
+        raw_vectors = marker_path.with_name(f"{stem}.vectors.npy").read_bytes()
+        if (
+            hashlib.sha256(raw_keys).hexdigest() != marker["keys_sha256"]
+            or hashlib.sha256(raw_vectors).hexdigest() != marker["vectors_sha256"]
+        ):
+            return None
+        chunk_keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
+        vectors = np.load(io.BytesIO(raw_vectors), allow_pickle=False)
+        if (
+            vectors.shape != (marker["n"], marker["dim"])
+            or len(chunk_keys) != marker["n"]
+            or not np.isfinite(vectors).all()
+        ):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return chunk_keys, vectors

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xqg_lab.atomic import TMP_MARK, write_atomic
 from xqg_lab.generate.base import (
     RECORD_COLUMNS,
     Generator,
@@ -52,30 +53,6 @@ STORE_COLUMNS = (*RECORD_COLUMNS, "generator", "params_hash", "seed", "in_target
 
 PARAMS_FILE = "params.json"
 SHARDS_DIR = "shards"
-_TMP_MARK = ".tmp-"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _passages_hash(passages: pd.DataFrame) -> str:
@@ -233,11 +210,11 @@ def generate_store(
                     "Use a new folder (or delete this one) instead of mixing queries"
                 )
         else:
-            _atomic_write_bytes(
+            write_atomic(
                 params_path, (json.dumps({**record, "environment": _environment()}, indent=2) + "\n").encode()
             )
-        for stale in (folder / SHARDS_DIR).glob(f"*{_TMP_MARK}*"):
-            stale.unlink(missing_ok=True)
+        for stale in [*folder.glob(f"*{TMP_MARK}*"), *(folder / SHARDS_DIR).glob(f"*{TMP_MARK}*")]:
+            stale.unlink(missing_ok=True)  # left by a killed run (we hold the lock)
 
         todo = [i for i in range(n_shards) if not _shard_complete(folder, i)]
         done_passages = len(passages) - sum(
@@ -278,7 +255,7 @@ def generate_store(
             data_path, marker_path = _shard_paths(folder, index)
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink, compression="zstd")
-            _atomic_write_bytes(data_path, sink.getvalue().to_pybytes())
+            write_atomic(data_path, sink.getvalue().to_pybytes())
             marker = {
                 "shard": index,
                 "n_passages": len(shard),
@@ -286,7 +263,7 @@ def generate_store(
                 "sha256": file_sha256(data_path),
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            _atomic_write_bytes(marker_path, (json.dumps(marker, indent=2) + "\n").encode())
+            write_atomic(marker_path, (json.dumps(marker, indent=2) + "\n").encode())
             bar.update(len(shard))
         bar.close()
     finally:
@@ -327,11 +304,19 @@ def _environment() -> dict[str, str]:
 
 
 def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
-    """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store)."""
+    """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store;
+    :class:`~xqg_lab.errors.DataFormatError` naming the line if the file is damaged)."""
+    from xqg_lab.data._common import read_json, require
+    from xqg_lab.errors import DataFormatError
+
     path = Path(folder) / PARAMS_FILE
     if not path.is_file():
         raise ValueError(f"{folder}: expected a query store with {PARAMS_FILE}, found none")
-    return json.loads(path.read_text())
+    params, _ = read_json(path)
+    if not isinstance(params, dict):
+        raise DataFormatError(path, None, f"expected a JSON object, found {type(params).__name__}")
+    require(params, "n_shards", int, path=path, line=None)
+    return params
 
 
 def read_store(folder: str | os.PathLike, *, require_complete: bool = True) -> pd.DataFrame:

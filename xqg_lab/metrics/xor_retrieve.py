@@ -60,40 +60,47 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
 
     Returns a frame with ``query_id`` (str), ``lang`` (str, whitespace stripped: the train file
     writes ``" ar"``), ``text`` (the question, or None when absent) and ``answers`` (list of str),
-    in file order. Raises :class:`DataFormatError` (``path:line: ...``) for invalid JSON, missing
-    or mistyped fields, and duplicate ids.
+    in file order. Raises :class:`DataFormatError` (``path:line: ...``) for invalid JSON or UTF-8,
+    missing or mistyped fields, a language not in XOR-Retrieve, empty answer strings and
+    duplicate ids.
     """
+    from xqg_lab.data._common import iter_lines, parse_json
+    from xqg_lab.data.xor_tydi import XOR_LANGS
+
     rows = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        obj = parse_json(line, path=path, line=lineno, expected="; expected one JSON object per line")
+        if not isinstance(obj, dict):
+            raise DataFormatError(path, lineno, f"expected a JSON object, found {type(obj).__name__}")
+        for field in ("id", "answers", "lang"):
+            if field not in obj:
                 raise DataFormatError(
-                    path, lineno, f"invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line"
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataFormatError(path, lineno, f"expected a JSON object, found {type(obj).__name__}")
-            for field in ("id", "answers", "lang"):
-                if field not in obj:
-                    raise DataFormatError(
-                        path, lineno, f"expected a field {field!r}, found fields {sorted(obj)}"
-                    )
-            qid, answers, lang = obj["id"], obj["answers"], obj["lang"]
-            if not isinstance(qid, str):
-                raise DataFormatError(path, lineno, f"expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
-            if not isinstance(lang, str):
-                raise DataFormatError(path, lineno, f"expected 'lang' to be a string, found {type(lang).__name__}")
-            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                raise DataFormatError(path, lineno, f"expected 'answers' to be a list of strings, found {answers!r}")
-            if qid in seen:
-                raise DataFormatError(path, lineno, f"duplicate id {qid!r} (first on line {seen[qid]})")
-            seen[qid] = lineno
-            text = obj.get("question")
-            rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
+                    path, lineno, f"expected a field {field!r}, found fields {sorted(obj)}"
+                )
+        qid, answers, lang = obj["id"], obj["answers"], obj["lang"]
+        if not isinstance(qid, str):
+            raise DataFormatError(path, lineno, f"expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
+        if not isinstance(lang, str):
+            raise DataFormatError(path, lineno, f"expected 'lang' to be a string, found {type(lang).__name__}")
+        if lang.strip() not in XOR_LANGS:
+            raise DataFormatError(
+                path, lineno, f"unknown language code {lang!r}; expected one of: {', '.join(XOR_LANGS)}"
+            )
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise DataFormatError(path, lineno, f"expected 'answers' to be a list of strings, found {answers!r}")
+        if not all(a.strip() for a in answers):
+            raise DataFormatError(
+                path, lineno, f"expected non-empty answer strings, found {answers!r:.120}; an empty answer is a "
+                f"substring of every retrieval, so it would count as a hit; remove it"
+            )
+        if qid in seen:
+            raise DataFormatError(path, lineno, f"duplicate id {qid!r} (first on line {seen[qid]})")
+        seen[qid] = lineno
+        text = obj.get("question")
+        rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
     return pd.DataFrame(rows, columns=["query_id", "lang", "text", "answers"])
 
 
@@ -105,11 +112,9 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
     (list of str), in file order. Raises :class:`DataFormatError` naming the file and item
     index for invalid JSON, missing fields, non-string passages and duplicate ids.
     """
-    with open(path, encoding="utf-8") as f:
-        try:
-            items = json.load(f)
-        except json.JSONDecodeError as e:
-            raise DataFormatError(path, e.lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+    from xqg_lab.data._common import read_json
+
+    items, _ = read_json(path)
     if not isinstance(items, list):
         raise DataFormatError(
             path, None, f"expected a JSON list of {{'id', 'lang', 'ctxs'}} objects, found {type(items).__name__}"
@@ -286,6 +291,12 @@ def xor_recall_per_query(
     for q in qids:
         if not isinstance(q, str):
             raise TypeError(f"data frame: expected str query ids, found {type(q).__name__} {q!r}; convert with astype(str)")
+    for q, answers in zip(qids, data["answers"]):
+        if isinstance(answers, str) or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise ValueError(
+                f"data frame: expected the answers of {q!r} as a list of non-empty strings, found {answers!r:.120}; "
+                f"an empty answer is a substring of every retrieval (a sure hit), so remove it"
+            )
     langs = [l.strip() if isinstance(l, str) else l for l in data["lang"]]
     known = set(qids)
 
