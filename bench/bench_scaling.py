@@ -3,14 +3,12 @@
 Steps: exact search in memory (one IndexFlatIP), exact search over memory-mapped float32
 shards on disk with the streaming top-k merge, the α grid (11 values) in memory
 (:func:`xqg_lab.index.search_alpha_grid`) and over shards
-(:func:`xqg_lab.scale.search.search_alpha_grid_sharded`), each also with the rescoring
-proposed in ``alpha_grid_proposal.py``. 200 queries, k = 100; shards of
+(:func:`xqg_lab.scale.search.search_alpha_grid_sharded`). 200 queries, k = 100; shards of
 ``min(100k, max(n/10, 10k))`` passages; medians of 3 runs up to 100k passages, one run at 1M.
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -20,20 +18,6 @@ import numpy as np
 from _synthetic import SyntheticCorpus
 
 ALPHAS = [round(a, 3) for a in np.linspace(0.0, 0.1, 11)]
-
-
-@contextlib.contextmanager
-def _proposed_alpha_grid():
-    """Run the sharded α grid on the proposed ``search_alpha_grid`` (alpha_grid_proposal.py)."""
-    import xqg_lab.scale.search as sharded_search
-    from alpha_grid_proposal import search_alpha_grid as proposed
-
-    current = sharded_search.search_alpha_grid
-    sharded_search.search_alpha_grid = proposed
-    try:
-        yield
-    finally:
-        sharded_search.search_alpha_grid = current
 
 
 def _time(fn, repeats: int) -> float:
@@ -47,7 +31,6 @@ def _time(fn, repeats: int) -> float:
 
 
 def run(*, quick: bool) -> dict:
-    from alpha_grid_proposal import search_alpha_grid as proposed_grid
     from xqg_lab.index import search, search_alpha_grid
     from xqg_lab.scale.search import search_alpha_grid_sharded, search_sharded
 
@@ -75,23 +58,16 @@ def run(*, quick: bool) -> dict:
 
             sharded = _time(lambda: search_sharded(q, shards(paths_p), k=k), repeats)
             grid_sharded = _time(lambda: search_alpha_grid_sharded(q, shards(paths_p), shards(paths_s), ALPHAS, k=k), repeats)
-            with _proposed_alpha_grid():
-                grid_sharded_new = _time(
-                    lambda: search_alpha_grid_sharded(q, shards(paths_p), shards(paths_s), ALPHAS, k=k), repeats
-                )
             p = np.concatenate([np.load(x) for x in paths_p])
             s = np.concatenate([np.load(x) for x in paths_s])
             flat = _time(lambda: search(q, p, k=k), repeats)
             grid = _time(lambda: search_alpha_grid(q, p, s, ALPHAS, k=k), repeats)
-            grid_new = _time(lambda: proposed_grid(q, p, s, ALPHAS, k=k), repeats)
             del p, s
             for step, seconds in (
                 ("exact search, in memory", flat),
                 ("exact search, memory-mapped shards + streaming merge", sharded),
                 ("alpha grid (11), in memory", grid),
                 ("alpha grid (11), memory-mapped shards", grid_sharded),
-                ("alpha grid (11), in memory, proposed rescoring", grid_new),
-                ("alpha grid (11), memory-mapped shards, proposed rescoring", grid_sharded_new),
             ):
                 rows.append({
                     "n_passages": n,

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab.index import read_trec_run, search, to_run, write_trec_run
+from xqg_lab.index import (
+    _inner_products_by_idx,
+    read_trec_run,
+    search,
+    search_alpha_grid,
+    to_run,
+    write_trec_run,
+)
 
 
 def test_search_returns_exact_inner_product_top_k_in_order():
@@ -52,3 +59,36 @@ def test_malformed_trec_line_names_file_and_line(tmp_path):
     path.write_text("q1 Q0 d1 1 2.0 tag\nq1 Q0 d2 two 1.0 tag\n")
     with pytest.raises(ValueError, match=r"bad.trec:2: rank must be an integer"):
         read_trec_run(path)
+
+
+def test_inner_products_by_idx_equals_gathered_dot_products():
+    rng = np.random.default_rng(0)
+    q, x = rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=(30, 6)).astype(np.float32)
+    ids = rng.integers(0, 30, size=(4, 7))
+    want = np.einsum("qd,qcd->qc", q, x[ids])
+    np.testing.assert_allclose(_inner_products_by_idx(q, x, ids), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("depth", [None, 10, 10_000])
+def test_search_alpha_grid_is_exact_with_and_without_the_certificate(depth):
+    # depth = k: the threshold bound fails for many queries, which are searched in full;
+    # depth >= n: every passage is a candidate and no certificate is needed.
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(30, 8)).astype(np.float32)
+    p = rng.normal(size=(400, 8)).astype(np.float32)
+    s = 4 * rng.normal(size=(400, 8)).astype(np.float32)
+    alphas = [0.0, 0.1, 0.5, 1.0]
+    grid = search_alpha_grid(q, p, s, alphas, k=10, depth=depth)
+    assert list(grid) == alphas
+    for alpha in alphas:
+        full = q @ ((1 - alpha) * p + alpha * s).T
+        want_ids = np.argsort(-full, axis=1, kind="stable")[:, :10]
+        scores, ids = grid[alpha]
+        assert scores.shape == ids.shape == (30, 10)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(scores, np.take_along_axis(full, want_ids, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_search_alpha_grid_rejects_misaligned_sums():
+    with pytest.raises(ValueError, match="same shape"):
+        search_alpha_grid(np.ones((1, 2)), np.ones((3, 2)), np.ones((2, 2)), [0.1], k=1)

@@ -225,6 +225,7 @@ _KILLED_RUN = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import xqg_lab.shards as shards
+    import xqg_lab.shards.store as store
     from xqg_lab.encode.model import Encoder
 
     model, corpus, out, flag, where = sys.argv[1:]
@@ -242,7 +243,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard encoded, nothing written
             return vectors
 
-    write_text = shards._atomic_write_text
+    write_text = store._atomic_write_text
 
     def marker_then_stall(path, text):
         if where == "marker" and path.name.endswith(".passages.json"):
@@ -251,7 +252,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard's arrays written, its marker not
         write_text(path, text)
 
-    shards._atomic_write_text = marker_then_stall
+    store._atomic_write_text = marker_then_stall  # the name ShardStore.write_outputs looks up
     shards.encode_passage_shards(
         corpus, out, encoder=lambda: Stalling(model, cache_dir=False, show_progress=False, batch_size=3),
         shard_size=4, show_progress=False,

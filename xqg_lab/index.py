@@ -60,6 +60,11 @@ def to_run(
     if len(query_ids) != len(scores):
         raise ValueError(f"{len(query_ids)} query ids for {len(scores)} rows of scores")
     n, k = indices.shape
+    if indices.size and indices.max() >= len(doc_ids):
+        raise ValueError(
+            f"indices name passage row {int(indices.max())}, but only {len(doc_ids)} doc ids were given; "
+            "pass the doc ids of the searched passage embeddings, in their row order"
+        )
     valid = indices >= 0
     return pd.DataFrame(
         {
@@ -95,23 +100,43 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
     """Read a TREC run file into a run frame (ids as strings)."""
+    from .data._common import iter_lines
     from .errors import DataFormatError
 
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise DataFormatError(
-                    path, lineno, f"expected 6 fields 'qid Q0 docid rank score tag', found {len(parts)}"
-                )
-            try:
-                rows.append((parts[0], parts[2], float(parts[4]), int(parts[3])))
-            except ValueError:
-                raise DataFormatError(path, lineno, "rank must be an integer and score a number") from None
+    for lineno, line in iter_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            raise DataFormatError(
+                path, lineno, f"expected 6 fields 'qid Q0 docid rank score tag', found {len(parts)}"
+            )
+        try:
+            score, rank = float(parts[4]), int(parts[3])
+        except ValueError:
+            raise DataFormatError(
+                path, lineno, f"rank must be an integer and score a number, found {parts[3]!r} and {parts[4]!r}"
+            ) from None
+        if not np.isfinite(score):
+            raise DataFormatError(path, lineno, f"score must be a finite number, found {parts[4]!r}")
+        rows.append((parts[0], parts[2], score, rank))
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _inner_products_by_idx(q: np.ndarray, x: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``out[i, j] = q[i] · x[ids[i, j]]``: float32 ``(n_q, m)`` for ``ids`` int ``(n_q, m)``
+    of valid rows of ``x``, computed by FAISS without gathering copies of the rows."""
+    import faiss
+
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    out = np.empty(ids.shape, dtype=np.float32)
+    faiss.fvec_inner_products_by_idx(
+        faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(x), faiss.swig_ptr(ids), q.shape[1], len(q), ids.shape[1]
+    )
+    return out
 
 
 def search_alpha_grid(
@@ -127,12 +152,13 @@ def search_alpha_grid(
     α of ``alphas``, at about the cost of two searches.
 
     Scores are linear in α: ``q·p' = (1-α)·q·p + α·q·S``. One search over ``p`` and one
-    over ``S`` (each ``depth`` deep, default ``max(4k, 100)``) give candidates whose two
-    score terms are recomputed exactly; the k best per α are exact whenever the k-th
-    score beats ``(1-α)·a_depth + α·b_depth``, the best score any passage outside both
-    candidate lists can reach (Fagin's threshold argument). Queries where that bound is
-    not met are searched in full for that α. Returns ``{α: (scores, indices)}`` with
-    arrays of shape ``(n_queries, k)``, as :func:`search` gives for each α.
+    over ``S`` (each ``depth`` deep, default ``max(2k, 100)``) give candidates whose two
+    score terms are recomputed exactly (FAISS ``fvec_inner_products_by_idx``, no gathered
+    copies of the rows); the k best per α are exact whenever the k-th score beats
+    ``(1-α)·a_depth + α·b_depth``, the best score any passage outside both candidate
+    lists can reach (Fagin's threshold argument). Queries where that bound is not met
+    are searched in full for that α. Returns ``{α: (scores, indices)}`` with arrays of
+    shape ``(n_queries, k)``, as :func:`search` gives for each α.
     """
     from .augment import check_alpha
 
@@ -144,7 +170,7 @@ def search_alpha_grid(
         raise ValueError(f"passage embeddings {p.shape} and query sums {s.shape} must have the same shape")
     n_p = len(p)
     k = min(k, n_p)
-    depth = min(max(depth or max(4 * k, 100), k), n_p)
+    depth = min(max(depth or max(2 * k, 100), k), n_p)
     score_a, ids_a = search(q, p, k=depth)
     score_b, ids_b = search(q, s, k=depth)
     candidates = np.concatenate([ids_a, ids_b], axis=1)  # (n_q, 2·depth), may repeat ids
@@ -153,12 +179,8 @@ def search_alpha_grid(
     sorted_ids = np.take_along_axis(candidates, order, 1)
     repeat = np.zeros_like(candidates, dtype=bool)
     np.put_along_axis(repeat, order[:, 1:], sorted_ids[:, 1:] == sorted_ids[:, :-1], 1)
-    a = np.empty(candidates.shape, dtype=np.float32)
-    b = np.empty(candidates.shape, dtype=np.float32)
-    for start in range(0, len(q), 256):  # bounded memory: 256 × 2·depth × dim
-        rows = slice(start, start + 256)
-        a[rows] = np.einsum("qd,qcd->qc", q[rows], p[candidates[rows]])
-        b[rows] = np.einsum("qd,qcd->qc", q[rows], s[candidates[rows]])
+    a = _inner_products_by_idx(q, p, candidates)
+    b = _inner_products_by_idx(q, s, candidates)
     results = {}
     for alpha in alphas:
         combined = np.where(repeat, -np.inf, (1 - alpha) * a + alpha * b)

@@ -1,0 +1,70 @@
+"""What the stages share: encoders built inside workers, the shards still to do, the
+summary frame of a run, and picklable worker factories for :mod:`xqg_lab.scale`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from .corpus import ShardRange
+from .store import ShardStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def build_encoder(spec):
+    """An encoder from ``spec``: an object with ``encode_passages`` (returned as is), a
+    zero-argument factory, or a mapping of :class:`xqg_lab.encode.model.Encoder` keyword
+    arguments (``cache_dir`` defaults to ``False`` and ``show_progress`` to ``False``: the
+    store is the cache)."""
+    if hasattr(spec, "encode_passages") or hasattr(spec, "encode_queries"):
+        return spec
+    if isinstance(spec, Mapping):
+        from ..encode.model import Encoder
+
+        kwargs = {"cache_dir": False, "show_progress": False, **spec}
+        return Encoder(**kwargs)
+    if callable(spec):
+        return spec()
+    raise TypeError(
+        f"encoder must be an Encoder, a mapping of Encoder keyword arguments or a factory; "
+        f"got {type(spec).__name__}"
+    )
+
+
+def _settings_of(encoder_spec, role: str) -> dict:
+    encoder = build_encoder(encoder_spec)
+    return encoder.settings(role)
+
+
+def _pending(store: ShardStore, kind: str, shards: Sequence[ShardRange], *, verify: bool, key: str,
+             expected: Callable[[ShardRange], str]) -> list[ShardRange]:
+    out = []
+    for shard in shards:
+        marker = store.marker(kind, shard.index)
+        if marker is not None and marker.get(key) == expected(shard) and store.is_done(kind, shard.index, verify=verify):
+            continue
+        out.append(shard)
+    return out
+
+
+def _summary(rows: list[dict], skipped: Sequence[int], sizes: Mapping[int, int]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = rows + [{"shard": i, "n": sizes[i], "status": "skipped", "seconds": 0.0} for i in skipped]
+    frame = pd.DataFrame(rows, columns=["shard", "n", "status", "seconds"])
+    return frame.sort_values("shard", ignore_index=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Factory:
+    """A picklable zero-argument factory: ``cls(*args, **kwargs)``."""
+
+    cls: type
+    args: tuple
+    kwargs: dict
+
+    def __call__(self):
+        return self.cls(*self.args, **self.kwargs)

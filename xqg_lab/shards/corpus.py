@@ -1,0 +1,367 @@
+"""Deterministic shards of a corpus file: shard ``i`` holds the passages
+``[i·shard_size, (i+1)·shard_size)`` in file order, found by byte offset and sealed by a
+content hash (:class:`ShardRange`, :func:`index_corpus`, :func:`read_corpus_shard`), and the
+round-robin split of shards over workers (:func:`select_shards`)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+STORE_FORMAT = 1  # version of the JSON files of a store (markers, indexes)
+_BOM = "\ufeff"
+_DPR_HEADER = ("id", "text", "title")
+
+
+class CorpusFormat(str, Enum):
+    """Passage file layouts that can be sharded."""
+
+    DPR_TSV = "dpr-tsv"  # id<TAB>text<TAB>title with a header row (DPR / XOR-TyDi)
+    BEIR_JSONL = "beir-jsonl"  # corpus.jsonl: {"_id", "title", "text"} per line
+
+
+def corpus_file(corpus: str | os.PathLike) -> tuple[Path, CorpusFormat]:
+    """The passage file of ``corpus`` and its format.
+
+    ``corpus`` is a DPR-style TSV (optionally gzipped), a BEIR folder (its
+    ``corpus.jsonl`` is used) or a ``.jsonl`` / ``.jsonl.gz`` file in BEIR's corpus format.
+    """
+    path = Path(corpus)
+    if path.is_dir():
+        path = path / "corpus.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}; expected a BEIR folder with corpus.jsonl")
+        return path, CorpusFormat.BEIR_JSONL
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no such file: {path}; expected a DPR-style TSV (id, text, title) or a BEIR corpus.jsonl"
+        )
+    name = path.name.lower()
+    fmt = CorpusFormat.BEIR_JSONL if name.endswith((".jsonl", ".jsonl.gz")) else CorpusFormat.DPR_TSV
+    return path, fmt
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardRange:
+    """Where shard ``index`` lies in the corpus file.
+
+    Attributes
+    ----------
+    index : shard number, from 0.
+    offset : byte offset of its first passage row in the (decompressed) file.
+    line : 1-based line number of that row (for error messages).
+    n : number of passages, ``shard_size`` except for the last shard.
+    content_sha256 : SHA-256 of the shard's ``doc_id<TAB>title<TAB>text<LF>`` rows;
+        changes whenever a passage of the shard changes.
+    """
+
+    index: int
+    offset: int
+    line: int
+    n: int
+    content_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusIndex:
+    """The shards of one corpus file for one shard size (see :func:`index_corpus`)."""
+
+    corpus: str
+    format: CorpusFormat
+    size: int
+    mtime_ns: int
+    shard_size: int
+    shards: tuple[ShardRange, ...]
+
+    @property
+    def n_passages(self) -> int:
+        return sum(s.n for s in self.shards)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": STORE_FORMAT,
+                "corpus": self.corpus,
+                "corpus_format": self.format.value,
+                "size": self.size,
+                "mtime_ns": self.mtime_ns,
+                "shard_size": self.shard_size,
+                "n_passages": self.n_passages,
+                "shards": [s.to_dict() for s in self.shards],
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CorpusIndex:
+        raw = json.loads(text)
+        return cls(
+            corpus=raw["corpus"],
+            format=CorpusFormat(raw["corpus_format"]),
+            size=int(raw["size"]),
+            mtime_ns=int(raw["mtime_ns"]),
+            shard_size=int(raw["shard_size"]),
+            shards=tuple(ShardRange(**s) for s in raw["shards"]),
+        )
+
+    def matches(self, corpus: str | os.PathLike, *, shard_size: int) -> bool:
+        """Whether this index still describes ``corpus`` (same path, size, mtime) cut into
+        shards of ``shard_size``."""
+        path, _ = corpus_file(corpus)
+        stat = path.stat()
+        return (
+            str(path.resolve()) == self.corpus
+            and stat.st_size == self.size
+            and stat.st_mtime_ns == self.mtime_ns
+            and shard_size == self.shard_size
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusShard:
+    """One shard: its place in the corpus and its passages (``doc_id, title, text``)."""
+
+    range: ShardRange
+    passages: pd.DataFrame
+
+
+def _check_shard_size(shard_size: int) -> int:
+    if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
+        raise ValueError(f"shard_size must be a positive integer; got {shard_size!r}")
+    return int(shard_size)
+
+
+def _iter_rows(
+    path: Path, fmt: CorpusFormat, *, offset: int = 0, line: int = 1
+) -> Iterator[tuple[int, int, str, str, str]]:
+    """``(offset, line, doc_id, title, text)`` for each passage from byte ``offset`` on.
+
+    DPR TSV rows are parsed like :func:`xqg_lab.data.xor_tydi.iter_dpr_corpus` (DPR's
+    ``csv.reader(f, delimiter="\\t")``, header checked when reading from the start) and
+    BEIR lines like :func:`xqg_lab.data.beir.load_beir`; both raise
+    :class:`DataFormatError` naming the file and line.
+    """
+    from ..data._common import _READ_ERRORS, _unreadable, open_binary
+
+    with open_binary(path) as fh:
+        try:
+            if offset:
+                fh.seek(offset)
+            if fmt is CorpusFormat.DPR_TSV:
+                yield from _iter_tsv_rows(fh, path, offset=offset, line=line)
+            else:
+                yield from _iter_jsonl_rows(fh, path, offset=offset, line=line)
+        except _READ_ERRORS as exc:
+            raise _unreadable(path, exc) from exc
+
+
+def _decode(raw: bytes, path: Path, line: int, offset: int) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            path,
+            line,
+            f"invalid UTF-8 at byte offset {offset + exc.start} ({exc.reason}); expected a UTF-8 "
+            "text file; re-encode it, e.g. `iconv -f <encoding> -t utf-8`",
+        ) from None
+    if offset == 0 and text.startswith(_BOM):
+        text = text[1:]
+    return text
+
+
+def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
+    pos, number = offset, line - 1
+    pending: list[tuple[int, int]] = []  # (offset, line) of the lines read for the next row
+
+    def lines():
+        nonlocal pos, number
+        for raw in fh:
+            pending.append((pos, number + 1))
+            text = _decode(raw, path, number + 1, pos)
+            pos += len(raw)
+            number += 1
+            yield text
+
+    reader = csv.reader(lines(), delimiter="\t")
+    header_seen = offset != 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataFormatError(
+                path, number, f"TSV parse error: {exc}; expected id<TAB>text<TAB>title rows"
+            ) from None
+        row_offset, row_line = pending[0]
+        pending.clear()
+        if not row:
+            continue
+        if not header_seen:
+            if tuple(row) != _DPR_HEADER:
+                raise DataFormatError(
+                    path, row_line, f"expected the header {'<TAB>'.join(_DPR_HEADER)}, found {row!r:.120}"
+                )
+            header_seen = True
+            continue
+        if len(row) != 3:
+            raise DataFormatError(
+                path,
+                row_line,
+                f"expected 3 tab-separated fields (id, text, title), found {len(row)}: {row!r:.120}"
+                " (an unbalanced quote merges or splits rows)",
+            )
+        doc_id, text, title = row
+        if not doc_id.strip():
+            raise DataFormatError(path, row_line, "empty passage id; expected a non-empty id")
+        if not text.strip():
+            raise DataFormatError(path, row_line, f"empty passage text for id {doc_id!r}; expected non-empty text")
+        yield row_offset, row_line, doc_id, title, text
+    if not header_seen:
+        raise DataFormatError(path, None, f"empty file; expected the header {'<TAB>'.join(_DPR_HEADER)}")
+
+
+def _iter_jsonl_rows(fh, path: Path, *, offset: int, line: int):
+    from ..data._common import require, require_id, require_text
+
+    pos = offset
+    for number, raw in enumerate(fh, start=line):
+        row_offset = pos
+        pos += len(raw)
+        text = _decode(raw, path, number, row_offset)
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(
+                path, number, f"malformed JSON at column {exc.colno}: {exc.msg}; expected one JSON object per line"
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataFormatError(path, number, f"expected a JSON object per line, found {type(obj).__name__}")
+        doc_id = require_id(obj, "_id", path=path, line=number)
+        title = require(obj, "title", str, path=path, line=number) if "title" in obj else ""
+        body = require_text(obj, "text", path=path, line=number)
+        yield row_offset, number, doc_id, title, body
+
+
+def _content_hash():
+    """The running hash of a shard's rows (see :attr:`ShardRange.content_sha256`)."""
+    return hashlib.sha256()
+
+
+def _frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["doc_id", "title", "text"])
+
+
+def iter_corpus_shards(corpus: str | os.PathLike, *, shard_size: int) -> Iterator[CorpusShard]:
+    """Stream ``corpus`` as deterministic shards of ``shard_size`` passages, in file order.
+
+    Holds one shard at a time. Shard ``i`` has the passages ``[i·shard_size,
+    (i+1)·shard_size)``; the frames equal those of
+    :func:`xqg_lab.data.xor_tydi.iter_dpr_corpus` with ``batch_size=shard_size`` for a DPR
+    TSV. Yields :class:`CorpusShard` (range and ``doc_id, title, text`` frame).
+    """
+    shard_size = _check_shard_size(shard_size)
+    path, fmt = corpus_file(corpus)
+    rows: list[tuple[str, str, str]] = []
+    start: tuple[int, int] | None = None
+    digest = _content_hash()
+    index = 0
+    for offset, line, doc_id, title, text in _iter_rows(path, fmt):
+        if start is None:
+            start = (offset, line)
+        rows.append((doc_id, title, text))
+        digest.update(f"{doc_id}\t{title}\t{text}\n".encode())
+        if len(rows) == shard_size:
+            yield CorpusShard(ShardRange(index, start[0], start[1], len(rows), digest.hexdigest()), _frame(rows))
+            rows, start, digest, index = [], None, _content_hash(), index + 1
+    if rows:
+        yield CorpusShard(ShardRange(index, start[0], start[1], len(rows), digest.hexdigest()), _frame(rows))
+
+
+def index_corpus(corpus: str | os.PathLike, *, shard_size: int) -> CorpusIndex:
+    """One streaming pass over ``corpus``: the byte offset, first line, size and content
+    hash of every shard, so that any worker can read shard ``i`` alone
+    (:func:`read_corpus_shard`). Memory does not grow with the corpus."""
+    shard_size = _check_shard_size(shard_size)
+    path, fmt = corpus_file(corpus)
+    stat = path.stat()
+    shards: list[ShardRange] = []
+    count, start, digest = 0, None, _content_hash()
+    for offset, line, doc_id, title, text in _iter_rows(path, fmt):
+        if start is None:
+            start = (offset, line)
+        count += 1
+        digest.update(f"{doc_id}\t{title}\t{text}\n".encode())
+        if count == shard_size:
+            shards.append(ShardRange(len(shards), start[0], start[1], count, digest.hexdigest()))
+            count, start, digest = 0, None, _content_hash()
+    if count:
+        shards.append(ShardRange(len(shards), start[0], start[1], count, digest.hexdigest()))
+    return CorpusIndex(
+        corpus=str(path.resolve()),
+        format=fmt,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        shard_size=shard_size,
+        shards=tuple(shards),
+    )
+
+
+def read_corpus_shard(corpus: str | os.PathLike, shard: ShardRange) -> pd.DataFrame:
+    """The passages (``doc_id, title, text``) of one shard, read from its byte offset.
+
+    Raises ``ValueError`` when the file no longer holds that shard (content hash differs:
+    the corpus changed since it was indexed). A gzipped corpus is decompressed from its
+    start for every shard; decompress large corpora once instead.
+    """
+    path, fmt = corpus_file(corpus)
+    rows: list[tuple[str, str, str]] = []
+    digest = _content_hash()
+    if shard.n:
+        for _, _, doc_id, title, text in _iter_rows(path, fmt, offset=shard.offset, line=shard.line):
+            rows.append((doc_id, title, text))
+            digest.update(f"{doc_id}\t{title}\t{text}\n".encode())
+            if len(rows) == shard.n:
+                break
+    if len(rows) != shard.n or digest.hexdigest() != shard.content_sha256:
+        raise ValueError(
+            f"{path}: shard {shard.index} (line {shard.line}, {shard.n} passages) is not what was "
+            "indexed; the corpus changed since; delete corpus-index.json in the store to re-index it"
+        )
+    return _frame(rows)
+
+
+def select_shards(indices: Sequence[int], *, shard_index: int = 0, num_shards: int = 1) -> list[int]:
+    """The shards of ``indices`` that worker ``shard_index`` of ``num_shards`` processes:
+    those with ``i % num_shards == shard_index`` (round robin, so workers get shards from
+    all over the corpus and finish at about the same time)."""
+    if isinstance(num_shards, bool) or not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
+        raise ValueError(f"num_shards must be a positive integer; got {num_shards!r}")
+    if isinstance(shard_index, bool) or not isinstance(shard_index, (int, np.integer)) or not (
+        0 <= shard_index < num_shards
+    ):
+        raise ValueError(f"shard_index must be an integer in [0, num_shards={num_shards}); got {shard_index!r}")
+    return [int(i) for i in indices if int(i) % num_shards == shard_index]
