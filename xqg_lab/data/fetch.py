@@ -17,7 +17,6 @@ registry; pass its path to :func:`xqg_lab.data.xor_tydi.iter_dpr_corpus`.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import warnings
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from xqg_lab.checksums import file_sha256
 from xqg_lab.errors import DataFormatError
 
 MIRROR_ENV = "XQG_LAB_MIRROR"
@@ -38,7 +38,6 @@ _PUNKT_PREFIX = "nltk.punkt_tab.english."
 _PUNKT_RESOURCE = "tokenizers/punkt_tab/english/"
 
 # (resolved path, size, mtime_ns) -> sha256 hex digest; lets 224 Tatoeba files be verified once.
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 @dataclass(frozen=True)
@@ -118,22 +117,6 @@ def mirror_dir() -> Path | None:
             "to download from the public addresses instead"
         )
     return path
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file, cached per process by (resolved path, size, mtime)."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    digest = _HASH_CACHE.get(key)
-    if digest is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        digest = h.hexdigest()
-        _HASH_CACHE[key] = digest
-    return digest
 
 
 def fetch(name: str) -> Path:

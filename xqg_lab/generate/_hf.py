@@ -19,13 +19,13 @@ and does not occur when batches hold prompts of one length.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xqg_lab.checksums import file_sha256
 from xqg_lab.generate.base import (
     Dtype,
     Generator,
@@ -72,21 +72,6 @@ def torch_dtype(dtype: str) -> torch.dtype:
 
 
 # -- model identity ---------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=64)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, hex; cached per (path, size, mtime) within the process."""
-    stat = os.stat(path)
-    return _sha256_cached(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def model_identity(

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.generate._hf import HFGenerator, check_positive_int, file_sha256, model_identity, torch_dtype
+from xqg_lab.checksums import file_sha256
+from xqg_lab.generate._hf import HFGenerator, check_positive_int, model_identity, torch_dtype
 from xqg_lab.generate.base import LANGUAGES, check_langs, check_passages
 
 if TYPE_CHECKING:

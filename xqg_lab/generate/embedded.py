@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xqg_lab.generate._hf import file_sha256
+from xqg_lab.checksums import file_sha256
 from xqg_lab.generate.causal import CausalLMGenerator, FewShotPrompt
 
 GEMMA_GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"

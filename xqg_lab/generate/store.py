@@ -101,7 +101,7 @@ def _shard_paths(folder: Path, index: int) -> tuple[Path, Path]:
 
 
 def _shard_complete(folder: Path, index: int) -> bool:
-    from xqg_lab.generate._hf import file_sha256
+    from xqg_lab.checksums import file_sha256
 
     data, marker = _shard_paths(folder, index)
     if not (data.is_file() and marker.is_file()):
@@ -155,7 +155,7 @@ def generate_store(
     from filelock import FileLock, Timeout
     from tqdm.auto import tqdm
 
-    from xqg_lab.generate._hf import file_sha256
+    from xqg_lab.checksums import file_sha256
     from xqg_lab.generate.langcheck import check_languages
 
     if not isinstance(generator, Generator):
