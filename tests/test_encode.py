@@ -139,3 +139,17 @@ def test_corrupted_cache_chunk_is_detected_and_rebuilt(tmp_path):
     with pytest.warns(UserWarning, match="truncated or corrupted"):
         out = cache.encode({"m": 1}, ["a", "b"], fake_encode)
     np.testing.assert_array_equal(out, np.ones((2, 2)))
+
+
+def test_load_model_skips_the_pooler_only_when_the_checkpoint_has_none(tiny_bert_dir, tmp_path):
+    from transformers import BertModel
+
+    from xqg_lab.encode.model import load_model
+
+    assert load_model(str(tiny_bert_dir)).pooler is not None  # saved with a pooler: kept
+    without = tmp_path / "no-pooler"
+    BertModel.from_pretrained(tiny_bert_dir, add_pooling_layer=False).save_pretrained(without)
+    model = load_model(str(without))
+    assert model.pooler is None  # no randomly initialised layer
+    reference = BertModel.from_pretrained(tiny_bert_dir)
+    assert torch.equal(model.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)

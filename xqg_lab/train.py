@@ -658,7 +658,9 @@ def _resolve_start(model_name_or_path: str) -> tuple[str, str]:
 def _load_start(model_name_or_path: str, *, config: TrainingConfig, preset: EncoderPreset):
     import copy
 
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from .encode.model import load_model
 
     path, identity = _resolve_start(model_name_or_path)
     folder = Path(path)
@@ -670,11 +672,11 @@ def _load_start(model_name_or_path: str, *, config: TrainingConfig, preset: Enco
         )
     query_path = str(folder / QUERY_TOWER_DIR) if split_start else path
     tokenizer = AutoTokenizer.from_pretrained(query_path)
-    query_model = AutoModel.from_pretrained(query_path)
+    query_model = load_model(query_path)
     passage_model = None
     if config.separate_towers:
         passage_model = (
-            AutoModel.from_pretrained(str(folder / PASSAGE_TOWER_DIR))
+            load_model(str(folder / PASSAGE_TOWER_DIR))
             if split_start
             else copy.deepcopy(query_model)
         )

@@ -35,6 +35,39 @@ def pool(hidden, attention_mask, pooling: Pooling):
     return hidden[torch.arange(len(hidden), device=hidden.device), last]
 
 
+_POOLER_MODEL_TYPES = ("bert", "roberta", "xlm-roberta")
+"""Architectures whose ``transformers`` class builds a pooler (``add_pooling_layer``)."""
+
+
+def load_model(path: str, **kwargs):
+    """``AutoModel.from_pretrained(path, **kwargs)``, without the pooler layer when a local
+    checkpoint of a BERT-family model holds no pooler weights (the embedded e5 and checkpoints
+    fine-tuned from it): every preset pools hidden states, so a randomly initialised pooler
+    would only cost memory and a warning."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(path, **kwargs)
+    names = _local_weight_names(path) if config.model_type in _POOLER_MODEL_TYPES else None
+    if names is not None and not any(".pooler." in f".{n}" for n in names):
+        kwargs["add_pooling_layer"] = False
+    return AutoModel.from_pretrained(path, config=config, **kwargs)
+
+
+def _local_weight_names(path: str) -> list[str] | None:
+    """Tensor names of a local safetensors checkpoint (single file or sharded), else None."""
+    folder = Path(path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return list(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
+    single = folder / "model.safetensors"
+    if single.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(single), framework="pt") as f:
+            return list(f.keys())
+    return None
+
+
 def model_identity(model_name_or_path: str, *, revision: str | None = None) -> str:
     """A string that changes whenever the model weights change.
 
@@ -229,7 +262,7 @@ class Encoder:
         name = self._name(role)
         if name not in self._towers:
             import torch
-            from transformers import AutoModel, AutoTokenizer
+            from transformers import AutoTokenizer
 
             path = self._resolved_path(role)
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -237,9 +270,7 @@ class Encoder:
                 raise ValueError("fp16=True needs a CUDA device; set device='cuda' or fp16=False")
             kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
             tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-            if name.startswith("embedded:"):
-                kwargs["add_pooling_layer"] = False  # the embedded e5 ships no pooler
-            model = AutoModel.from_pretrained(path, **kwargs).to(device).eval()
+            model = load_model(path, **kwargs).to(device).eval()
             if self.fp16:
                 model = model.half()
             self._towers[name] = (tokenizer, model, device)
