@@ -63,10 +63,14 @@ def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny
 def test_second_run_with_a_warm_cache_reuses_every_cached_artifact(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):
     config = tiny_config(tiny_beir, tiny_bert_dir)
     first = json.loads((run_config(config, reports_dir=tmp_path / "a", progress_bar=False) / "manifest.json").read_text())
+    stale = tmp_path / "b" / "tiny" / "retrieval_by_lang.csv.tmp-123-abcd"  # left by a killed writer
+    stale.parent.mkdir(parents=True)
+    stale.write_text("half a ta")
     second = json.loads((run_config(config, reports_dir=tmp_path / "b", progress_bar=False) / "manifest.json").read_text())
     assert first["cache"]["files_written"] > 0  # embeddings of the corpus and queries
     assert second["cache"]["files_written"] == 0 and second["cache"]["written"] == []
     assert "retrieval_by_lang.csv" in second["notebooks"][0]["outputs"]
+    assert not stale.exists()
 
 
 def test_index_links_each_section_with_its_figures_tables_and_the_manifest(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):

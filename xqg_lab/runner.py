@@ -23,7 +23,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import TMP_MARK, write_atomic
 from .config import ConfigError, RunConfig, check_keys
 from .paths import cache_dir
 
@@ -137,6 +137,8 @@ def run_config(
 
     run_dir = Path(reports_dir) / config.run
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(f"*{TMP_MARK}*"):  # half-written files of a killed earlier run
+        stale.unlink()
     if config.mirror:
         os.environ["XQG_LAB_MIRROR"] = config.mirror
     manifest = {
