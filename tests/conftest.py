@@ -1,10 +1,11 @@
-"""Shared fixtures: the data mirror, an isolated cache, tiny random models."""
+"""Shared fixtures: the data mirror, an isolated cache, a table-driven fake encoder, tiny random models."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +17,26 @@ def isolated_cache(tmp_path, monkeypatch):
     """An empty cache folder for the toolkit."""
     monkeypatch.setenv("XQG_LAB_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+class TableEncoder:
+    """A deterministic encoder: each text maps to a fixed vector, so search and fusion
+    results can be derived by hand."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode_queries(self, texts):
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+    def encode_passages(self, passages):
+        return np.array([self.table[t] for t in passages["text"]], dtype=np.float32)
+
+
+@pytest.fixture
+def table_encoder():
+    """The :class:`TableEncoder` class: ``table_encoder({"text": [1.0, 0.0], ...})``."""
+    return TableEncoder
 
 
 def _tokenizer_dir(tmp_path_factory, kind: str) -> Path:

@@ -10,19 +10,6 @@ from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
 from xqg_lab.xqg import evaluate_xqg
 
 
-class TableEncoder:
-    """A deterministic encoder: each text maps to a fixed 2-d vector."""
-
-    def __init__(self, table):
-        self.table = table
-
-    def encode_queries(self, texts):
-        return np.array([self.table[t] for t in texts], dtype=np.float32)
-
-    def encode_passages(self, passages):
-        return np.array([self.table[t] for t in passages["text"]], dtype=np.float32)
-
-
 def two_article_collection():
     """Articles 01 (training) and 02 (held out), one paragraph each; two questions per
     paragraph in en and de: q1 about 01-00, q2 and q3 about 02-00."""
@@ -56,11 +43,11 @@ def test_grid_collection_refuses_a_split_without_held_out_articles():
         conditions.grid_collection(two_article_collection(), ARTICLES.assign(role="train"), QUESTIONS, langs=["en"])
 
 
-def test_evaluate_grid_names_the_four_conditions_and_equals_evaluate_xqg():
+def test_evaluate_grid_names_the_four_conditions_and_equals_evaluate_xqg(table_encoder):
     data = conditions.grid_collection(two_article_collection(), ARTICLES, QUESTIONS, langs=["en", "de"])
     augmentation = pd.DataFrame({"doc_id": ["02-00"], "lang": ["de"], "sample": [0], "text": ["q3-de"]})
-    zero_shot = TableEncoder({"p1": [1, 0], "p2": [0.6, 0], "q2-en": [1, 0.2], "q2-de": [1, 1], "q3-de": [0, 1]})
-    fine_tuned = TableEncoder({"p1": [0.2, 0], "p2": [1, 0], "q2-en": [1, 0], "q2-de": [1, 1], "q3-de": [0, 1]})
+    zero_shot = table_encoder({"p1": [1, 0], "p2": [0.6, 0], "q2-en": [1, 0.2], "q2-de": [1, 1], "q3-de": [0, 1]})
+    fine_tuned = table_encoder({"p1": [0.2, 0], "p2": [1, 0], "q2-en": [1, 0], "q2-de": [1, 1], "q3-de": [0, 1]})
     per_query, results = conditions.evaluate_grid(
         data, augmentation, {"zero-shot": zero_shot, "fine-tuned": fine_tuned}, alpha=0.5, k=2, measures=["MRR@10"]
     )

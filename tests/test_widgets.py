@@ -5,16 +5,8 @@ import pytest
 from xqg_lab.widgets import QueryExplorer, passage_view
 
 
-class TableEncoder:
-    def __init__(self, table):
-        self.table = table
-
-    def encode_queries(self, texts):
-        return np.array([self.table[t] for t in texts], dtype=np.float32)
-
-
 @pytest.fixture
-def context():
+def context(table_encoder):
     passages = pd.DataFrame({"doc_id": ["d1", "d2"], "title": ["Fox", "Dog"], "text": ["quick fox", "lazy dog"]})
     generated = pd.DataFrame(
         {
@@ -32,7 +24,7 @@ def context():
     table = {"狐狸": [1.0, 0.0], "Fuchs": [0.5, 0.5], "Hund": [0.0, 1.0]}
     return dict(
         passages=passages, generated=generated, changes=changes, queries=queries,
-        passage_vectors=np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32), encoder=TableEncoder(table),
+        passage_vectors=np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32), encoder=table_encoder(table),
     )
 
 

@@ -1,22 +1,8 @@
-import numpy as np
 import pytest
 import pandas as pd
 
 from xqg_lab.data._common import RetrievalData
 from xqg_lab.xqg import evaluate_xqg, rank_changes
-
-
-class TableEncoder:
-    """A deterministic encoder: each text maps to a fixed 2-d vector."""
-
-    def __init__(self, table):
-        self.table = table
-
-    def encode_queries(self, texts):
-        return np.array([self.table[t] for t in texts], dtype=np.float32)
-
-    def encode_passages(self, passages):
-        return np.array([self.table[t] for t in passages["text"]], dtype=np.float32)
 
 
 def tiny_collection():
@@ -26,11 +12,11 @@ def tiny_collection():
     return RetrievalData(passages, queries, qrels)
 
 
-def test_augmentation_moves_the_relevant_passage_up_at_large_alpha():
+def test_augmentation_moves_the_relevant_passage_up_at_large_alpha(table_encoder):
     # The German question looks like d1 but d2's generated German question matches it.
     table = {"p1": [1.0, 0.0], "p2": [0.6, 0.0], "frage": [1.0, 1.0], "gen-d2": [0.0, 1.0], "gen-d1": [0.0, -1.0]}
     generated = pd.DataFrame({"doc_id": ["d1", "d2"], "lang": ["de", "de"], "sample": [0, 0], "text": ["gen-d1", "gen-d2"]})
-    result = evaluate_xqg(tiny_collection(), generated, TableEncoder(table), alphas=[0.5], k=2, measures=["MRR@10"])
+    result = evaluate_xqg(tiny_collection(), generated, table_encoder(table), alphas=[0.5], k=2, measures=["MRR@10"])
     # α = 0: scores d1 = 1.0, d2 = 0.6 → relevant at rank 2 → RR 0.5
     # α = 0.5: d1 = 0.5·1 + 0.5·(-1) = 0, d2 = 0.5·0.6 + 0.5·1 = 0.8 → rank 1
     assert result.per_query[0.0]["MRR@10"].tolist() == [0.5]
