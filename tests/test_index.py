@@ -92,3 +92,10 @@ def test_search_alpha_grid_is_exact_with_and_without_the_certificate(depth):
 def test_search_alpha_grid_rejects_misaligned_sums():
     with pytest.raises(ValueError, match="same shape"):
         search_alpha_grid(np.ones((1, 2)), np.ones((3, 2)), np.ones((2, 2)), [0.1], k=1)
+
+
+def test_to_run_ranks_tied_scores_as_trec_eval_does():
+    # d1 and d3 tie: trec_eval puts the larger doc_id first, whatever order FAISS returned.
+    run = to_run(np.array([[0.9, 0.5, 0.5]]), np.array([[1, 0, 2]]), ["q"], ["d1", "d2", "d3"])
+    assert run["doc_id"].tolist() == ["d2", "d3", "d1"]
+    assert run["rank"].tolist() == [1, 2, 3]

@@ -54,7 +54,9 @@ def to_run(
     doc_ids: Sequence[str],
 ) -> pd.DataFrame:
     """A ranked run frame ``query_id, doc_id, score, rank`` (rank from 1) from the output
-    of :func:`search`; ids stay strings."""
+    of :func:`search`; ids stay strings. Passages with equal scores are ranked as trec_eval
+    ranks them (doc_id descending), so the ``rank`` column, the TREC file and the metrics
+    agree."""
     query_ids = np.asarray(query_ids, dtype=object)
     doc_ids = np.asarray(doc_ids, dtype=object)
     if len(query_ids) != len(scores):
@@ -66,15 +68,17 @@ def to_run(
             "pass the doc ids of the searched passage embeddings, in their row order"
         )
     valid = indices >= 0
-    return pd.DataFrame(
+    run = pd.DataFrame(
         {
             "query_id": np.repeat(query_ids, k)[valid.ravel()].astype(str),
             "doc_id": doc_ids[indices[valid]].astype(str),
             "score": scores[valid].astype(np.float64),
-            "rank": np.tile(np.arange(1, k + 1), n)[valid.ravel()],
-        },
-        columns=RUN_COLUMNS,
+            "row": np.repeat(np.arange(n), k)[valid.ravel()],
+        }
     )
+    run = run.sort_values(["row", "score", "doc_id"], ascending=[True, False, False], kind="stable")
+    run["rank"] = run.groupby("row").cumcount() + 1
+    return run[RUN_COLUMNS].reset_index(drop=True)
 
 
 def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xqg_lab") -> None:
