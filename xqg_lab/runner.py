@@ -193,7 +193,7 @@ def run_config(
                 entry["outputs"] = _written(before, _snapshot(run_dir))
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
-        written = _written(cache_before, _snapshot(cache_root))
+        written = [f for f in _written(cache_before, _snapshot(cache_root)) if not f.endswith(".lock")]
         manifest["cache"] = {
             "root": str(cache_root),
             "files_written": len(written),
