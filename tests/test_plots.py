@@ -40,7 +40,8 @@ def test_conditions_chart_draws_one_dot_per_condition_and_language():
     )  # fmt: skip
     spec = conditions_chart(means, measure="MRR@10").to_dict()
     assert spec["mark"]["type"] == "point"
-    assert spec["encoding"]["color"]["sort"] == ["zero-shot", "fine-tuned"]
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["zero-shot", "fine-tuned"]
+    assert spec["encoding"]["shape"]["scale"]["domain"] == ["zero-shot", "fine-tuned"]  # one merged legend
     assert spec["encoding"]["y"]["sort"] == ["de", "ar"]  # by the first condition, best first
     with pytest.raises(ValueError, match="available"):
         conditions_chart(means, measure="R@5")

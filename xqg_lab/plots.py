@@ -104,8 +104,8 @@ def conditions_chart(means: pd.DataFrame, *, measure: str, title: str = "") -> "
         .encode(
             y=alt.Y("lang:N", sort=first["lang"].tolist(), title="query language"),
             x=alt.X("value:Q", title=measure, scale=alt.Scale(zero=False)),
-            color=alt.Color("condition:N", sort=conditions, scale=alt.Scale(scheme="paired"), title=None),
-            shape=alt.Shape("condition:N", sort=conditions, title=None),
+            color=alt.Color("condition:N", scale=alt.Scale(domain=conditions, scheme="paired"), title=None),
+            shape=alt.Shape("condition:N", scale=alt.Scale(domain=conditions), title=None),
             tooltip=["condition", "lang", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(title=title or f"{measure} per language: zero-shot vs fine-tuned, without and with xQG")
