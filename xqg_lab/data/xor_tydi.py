@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,6 +157,30 @@ def load_xor_translations(
     return read_aligned_pairs(eng_path, other_path, lang=lang, on_empty=on_empty)
 
 
+def check_dpr_header(row: Sequence[str], *, path: str | os.PathLike, line: int) -> None:
+    """Refuse a first row that is not the DPR corpus header ``id<TAB>text<TAB>title``."""
+    if tuple(row) != DPR_HEADER:
+        raise DataFormatError(path, line, f"expected the header {'<TAB>'.join(DPR_HEADER)}, found {row!r:.120}")
+
+
+def parse_dpr_row(row: Sequence[str], *, path: str | os.PathLike, line: int) -> tuple[str, str, str]:
+    """``(doc_id, text, title)`` of one DPR corpus row; a wrong field count, an empty id or an
+    empty text is refused naming ``path:line``."""
+    if len(row) != 3:
+        raise DataFormatError(
+            path,
+            line,
+            f"expected 3 tab-separated fields (id, text, title), found {len(row)}: {row!r:.120}"
+            " (an unbalanced quote merges or splits rows)",
+        )
+    doc_id, text, title = row
+    if not doc_id.strip():
+        raise DataFormatError(path, line, "empty passage id; expected a non-empty id")
+    if not text.strip():
+        raise DataFormatError(path, line, f"empty passage text for id {doc_id!r}; expected non-empty text")
+    return doc_id, text, title
+
+
 def iter_dpr_corpus(
     path: str | os.PathLike[str], *, batch_size: int = 100_000
 ) -> Iterator[pd.DataFrame]:
@@ -229,28 +253,10 @@ def _iter_dpr_rows(
         if not row:  # blank line
             continue
         if not header_seen:
-            if tuple(row) != DPR_HEADER:
-                raise DataFormatError(
-                    path,
-                    line,
-                    f"expected the header {'<TAB>'.join(DPR_HEADER)}, found {row!r:.120}",
-                )
+            check_dpr_header(row, path=path, line=line)
             header_seen = True
             continue
-        if len(row) != 3:
-            raise DataFormatError(
-                path,
-                line,
-                f"expected 3 tab-separated fields (id, text, title), found {len(row)}: {row!r:.120}"
-                " (an unbalanced quote merges or splits rows)",
-            )
-        doc_id, text, title = row
-        if not doc_id.strip():
-            raise DataFormatError(path, line, "empty passage id; expected a non-empty id")
-        if not text.strip():
-            raise DataFormatError(
-                path, line, f"empty passage text for id {doc_id!r}; expected non-empty text"
-            )
+        doc_id, text, title = parse_dpr_row(row, path=path, line=line)
         if seen is not None:
             check_new_id(seen, doc_id, line, what="passage id", path=path)
         batch.append((doc_id, title, text))

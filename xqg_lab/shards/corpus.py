@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.xor_tydi import DPR_HEADER, check_dpr_header, parse_dpr_row
 from ..errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 STORE_FORMAT = 1  # version of the JSON files of a store (markers, indexes)
 _BOM = "\ufeff"
-_DPR_HEADER = ("id", "text", "title")
 
 
 class CorpusFormat(str, Enum):
@@ -217,27 +217,13 @@ def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
         if not row:
             continue
         if not header_seen:
-            if tuple(row) != _DPR_HEADER:
-                raise DataFormatError(
-                    path, row_line, f"expected the header {'<TAB>'.join(_DPR_HEADER)}, found {row!r:.120}"
-                )
+            check_dpr_header(row, path=path, line=row_line)
             header_seen = True
             continue
-        if len(row) != 3:
-            raise DataFormatError(
-                path,
-                row_line,
-                f"expected 3 tab-separated fields (id, text, title), found {len(row)}: {row!r:.120}"
-                " (an unbalanced quote merges or splits rows)",
-            )
-        doc_id, text, title = row
-        if not doc_id.strip():
-            raise DataFormatError(path, row_line, "empty passage id; expected a non-empty id")
-        if not text.strip():
-            raise DataFormatError(path, row_line, f"empty passage text for id {doc_id!r}; expected non-empty text")
+        doc_id, text, title = parse_dpr_row(row, path=path, line=row_line)
         yield row_offset, row_line, doc_id, title, text
     if not header_seen:
-        raise DataFormatError(path, None, f"empty file; expected the header {'<TAB>'.join(_DPR_HEADER)}")
+        raise DataFormatError(path, None, f"empty file; expected the header {'<TAB>'.join(DPR_HEADER)}")
 
 
 def _iter_jsonl_rows(fh, path: Path, *, offset: int, line: int):
