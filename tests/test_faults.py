@@ -550,13 +550,27 @@ def _store_case(folder, version):
 
 
 def _shards_case(folder, version):
-    """Version 1: a passage store whose shard 2 was interrupted; version 2: the run that finishes it."""
+    """Version 1: a passage store whose shard 2 was interrupted; version 2: the run that finishes it
+    (the corpus is untouched, so its first write is shard 2's)."""
     from xqg_lab.shards import ShardStore, encode_passage_shards
 
-    corpus = write_corpus(folder.parent / "psgs.tsv")
+    corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
     encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, show_progress=False)
     if version == 1:
         ShardStore(folder).path(2, "passages.json").unlink()
+
+
+def _query_shards_case(folder, version):
+    """Version 1: a generated-query store whose shard 2 was interrupted before its Parquet file
+    was written; version 2: the run that finishes it (its first write is that Parquet file)."""
+    from xqg_lab.shards import ShardStore, generate_query_shards
+
+    corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
+    generate_query_shards(corpus, folder, generator=EchoGenerator(), langs=["de"], n_per_lang=1, shard_size=3,
+                          show_progress=False)
+    if version == 1:
+        ShardStore(folder).path(2, "queries.json").unlink()
+        ShardStore(folder).path(2, "queries.parquet").unlink()
 
 
 FULL_DISK_CASES = {
@@ -564,6 +578,7 @@ FULL_DISK_CASES = {
     "embedding cache": _cache_case,
     "query store": _store_case,
     "passage shards": _shards_case,
+    "query shards (Parquet)": _query_shards_case,
 }
 
 

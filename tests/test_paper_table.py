@@ -27,6 +27,7 @@ from xqg_lab.paper_table import (
     released_files,
     run_paper_table,
 )
+from xqg_lab.scale import Backend, RayOptions, ScaleConfig
 
 N_PASSAGES = 50
 N_PER_LANG = 2
@@ -83,7 +84,7 @@ def _run(config):
 
 
 def test_run_paper_table_end_to_end_matches_the_official_scorer_and_resumes(
-    released, dev_file, tiny_bert_dir, tmp_path, isolated_cache
+    released, dev_file, tiny_bert_dir, tmp_path, isolated_cache, monkeypatch
 ):
     config = _config(released, dev_file, tiny_bert_dir, tmp_path)
     ours = _run(config)
@@ -108,13 +109,26 @@ def test_run_paper_table_end_to_end_matches_the_official_scorer_and_resumes(
             mine = ours[(ours["condition"] == condition) & (ours["metric"] == metric)].set_index("lang")["value"]
             assert mine.to_dict() == pytest.approx(official[metric].to_dict())
 
-    # a re-run reuses every shard (same files, untouched) and gives the same table
+    # a re-run reuses every shard (same files, untouched) and gives the same table; its
+    # scale setting reaches the shard functions (with nothing left to do, no Ray is started)
+    import xqg_lab.scale
+
+    backends = []
+    run = xqg_lab.scale.run_shard_tasks
+
+    def spy(tasks, make_worker, *, backend, ray_options, **kwargs):
+        backends.append((backend, ray_options, len(tasks)))
+        return run(tasks, make_worker, backend=backend, ray_options=ray_options, **kwargs)
+
+    monkeypatch.setattr(xqg_lab.scale, "run_shard_tasks", spy)
     shard_files = sorted(p for p in folder.glob("shard-*") if p.suffix in {".npy", ".json"})
     shard_files += sorted((tmp_path / "work" / "released").glob("shard-*"))
     before = {p: p.stat().st_mtime_ns for p in shard_files}
-    again = _run(config)
+    on_ray = {"backend": "ray", "ray": {"num_workers": 2}}
+    again = _run(_config(released, dev_file, tiny_bert_dir, tmp_path, scale=on_ray))
     assert {p: p.stat().st_mtime_ns for p in shard_files} == before
     pd.testing.assert_frame_equal(again, ours)
+    assert backends == [(Backend.RAY, RayOptions(num_workers=2), 0)] * 2  # passages, then query sums
 
 
 def test_baseline_is_exact_search_over_plain_passages(released, dev_file, tiny_bert_dir, tmp_path, isolated_cache):
@@ -197,12 +211,31 @@ def test_released_files_are_in_numeric_order(released):
         ({"langs": ["ar", "de"]}, ValueError, "langs must be XOR-TyDi languages"),
         ({"retrievers": {"a b": "m", "a-b": "m"}}, ValueError, "names must differ"),
         ({"alhpa": 0.01}, ConfigError, "unknown key 'alhpa'; did you mean 'alpha'"),
+        ({"scale": {"backend": "spark"}}, ConfigError, "scale: backend must be one of 'local', 'ray'; got 'spark'"),
+        ({"scale": {"backnd": "ray"}}, ConfigError, "scale: unknown key 'backnd'; did you mean 'backend'"),
+        ({"scale": {"ray": {"num_workers": 0}}}, ConfigError, "scale: num_workers must be at least 1"),
+        ({"scale": "ray"}, ConfigError, "scale: expected a mapping, found str"),
     ],
 )
 def test_config_refuses_bad_parameters(overrides, error, match):
     params = {"retrievers": {"mBERT": "m"}, "queries": "data", **overrides}
     with pytest.raises(error, match=match):
         PaperTableConfig.from_parameters(**params)
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [
+        ({"backend": "local"}, ScaleConfig()),
+        ({"backend": "ray", "ray": {"address": "auto", "num_workers": 4, "num_gpus_per_worker": 1}},
+         ScaleConfig(Backend.RAY, RayOptions(address="auto", num_workers=4, num_gpus_per_worker=1))),
+        (ScaleConfig(Backend.RAY), ScaleConfig(Backend.RAY)),
+    ],
+)
+def test_config_parses_the_scale_parameter(scale, expected):
+    config = PaperTableConfig.from_parameters(retrievers={"mBERT": "m"}, queries="data", scale=scale)
+    assert config.scale == expected
+    assert PaperTableConfig(retrievers={"mBERT": "m"}, queries="data").scale == ScaleConfig()
 
 
 def test_published_table_holds_the_cited_numbers_only():

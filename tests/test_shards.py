@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import pytest
 from xqg_lab.augment import accumulate_query_sums
 from xqg_lab.data.xor_tydi import iter_dpr_corpus
 from xqg_lab.errors import DataFormatError
+from xqg_lab.scale import Backend, RayOptions
 from xqg_lab.shards import (
     ParquetQueries,
     ShardStore,
@@ -218,6 +221,46 @@ def test_store_refuses_other_encoder_settings(corpus, tmp_path):
         encode_passage_shards(corpus, tmp_path / "out", encoder=HashEncoder(), shard_size=5, show_progress=False)
 
 
+class SlowHashEncoder(HashEncoder):
+    """:class:`HashEncoder` taking 50 ms per shard, so that concurrent runs overlap."""
+
+    def encode_passages(self, passages):
+        time.sleep(0.05)
+        return super().encode_passages(passages)
+
+
+def _encode_when_both_ready(barrier, corpus: Path, out: Path, summary_csv: Path) -> None:
+    """Child of the two-process test (spawned): wait for the other child, encode, save the summary."""
+    barrier.wait(timeout=120)
+    summary = encode_passage_shards(corpus, out, encoder=SlowHashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    summary.to_csv(summary_csv, index=False)
+
+
+def test_two_processes_encoding_one_store_encode_each_shard_once(corpus, tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=_encode_when_both_ready, args=(barrier, corpus, tmp_path / "two", tmp_path / f"{i}.csv"))
+        for i in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for proc in procs:
+            proc.join(timeout=180)
+            assert proc.exitcode == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+    summaries = pd.concat([pd.read_csv(tmp_path / f"{i}.csv") for i in range(2)])
+    done = summaries.loc[summaries["status"] == "done", "shard"]
+    assert sorted(done) == list(range(8))  # each shard encoded by one process, skipped by the other
+    assert (summaries["status"] == "skipped").sum() == 8
+    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    assert store_arrays(tmp_path / "two") == store_arrays(tmp_path / "one")
+    assert all(ShardStore(tmp_path / "two").is_done("passages", i) for i in range(8))
+
+
 # -- resume after SIGKILL -----------------------------------------------------------------
 
 _KILLED_RUN = textwrap.dedent(
@@ -386,6 +429,51 @@ def test_cli_encode_then_status(tiny_encoder_dir, corpus, tmp_path, capsys):
     assert main(["encode", "--corpus", str(tmp_path / "missing.tsv"), "--encoder", str(tiny_encoder_dir),
                  "--out", str(out), "--shard-size", "8"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tiny_encoder_dir", ["bert"], indirect=True)
+def test_cli_config_selects_the_backend_and_given_flags_override_it(tiny_encoder_dir, corpus, tmp_path, monkeypatch):
+    import xqg_lab.scale
+
+    calls = []
+    run = xqg_lab.scale.run_shard_tasks
+
+    def spy(tasks, make_worker, *, backend, ray_options, **kwargs):
+        calls.append((Backend.parse(backend), RayOptions.parse(ray_options), len(tasks)))
+        return run(tasks, make_worker, backend=backend, ray_options=ray_options, **kwargs)
+
+    monkeypatch.setattr(xqg_lab.scale, "run_shard_tasks", spy)
+    config = tmp_path / "scale.yaml"
+    config.write_text("scale:\n  backend: local\n  ray: {num_workers: 2, num_gpus_per_worker: 0.5}\n")
+    argv = ["encode", "--corpus", str(corpus), "--encoder", str(tiny_encoder_dir), "--out", str(tmp_path / "out"),
+            "--shard-size", "8", "--config", str(config)]
+    assert main(argv) == 0
+    assert calls[-1] == (Backend.LOCAL, RayOptions(num_workers=2, num_gpus_per_worker=0.5), 4)
+    assert ShardStore(tmp_path / "out").done("passages") == [0, 1, 2, 3]
+    config.write_text("scale:\n  backend: ray\n  ray: {num_workers: 2}\n")
+    assert main([*argv, "--backend", "local", "--num-workers", "3"]) == 0  # nothing left: no Ray is started
+    assert calls[-1] == (Backend.LOCAL, RayOptions(num_workers=3), 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("scale:\n  backnd: ray\n", r"scale: unknown key 'backnd'; did you mean 'backend'\?"),
+        ("scael:\n  backend: ray\n", r"unknown key 'scael'; did you mean 'scale'\?"),
+        ("scale:\n  ray: {num_wokers: 2}\n", r"unknown key 'num_wokers'; did you mean 'num_workers'\?"),
+        ("scale:\n  backend: spark\n", r"backend must be one of 'local', 'ray'; got 'spark'"),
+    ],
+)
+def test_cli_config_with_a_bad_scale_section_is_refused_naming_the_file(text, match, corpus, tmp_path, capsys):
+    config = tmp_path / "scale.yaml"
+    config.write_text(text)
+    argv = ["encode", "--corpus", str(corpus), "--encoder", "unused", "--out", str(tmp_path / "out"),
+            "--shard-size", "8", "--config", str(config)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"xqg-lab shards: {config}: ")
+    assert re.search(match, err), err
+    assert not (tmp_path / "out").exists()
 
 
 def test_query_sums_read_a_generation_store_folder_and_its_language_check(corpus, tmp_path):

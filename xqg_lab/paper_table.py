@@ -14,8 +14,8 @@ that pipeline on the toolkit's pieces, resumably:
    ``doc_id, lang, text`` Parquet such as a :func:`xqg_lab.generate.generate_store` folder);
 2. per retriever: passage shards (:func:`xqg_lab.shards.encode_passage_shards`) and
    per-passage query sums ``S`` (:func:`xqg_lab.shards.encode_query_sum_shards`), both
-   skipped when already done; every passage must have exactly ``n_per_lang`` queries per
-   language (the sum rule assumes it);
+   skipped when already done and run on the backend of ``scale`` (local or Ray); every
+   passage must have exactly ``n_per_lang`` queries per language (the sum rule assumes it);
 3. exact search of α = 0 (the baseline) and α = ``alpha`` from the same two score terms
    (:func:`xqg_lab.scale.search.search_alpha_grid_sharded`);
 4. official-format predictions (``predictions-<condition>.json``: ``id, lang, ctxs`` with
@@ -39,6 +39,7 @@ import numpy as np
 
 from .data.xor_tydi import XOR_LANGS
 from .errors import Choice, DataFormatError
+from .scale import ScaleConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,6 +120,8 @@ class PaperTableConfig:
         queries 32 and passages 128 tokens, as Tevatron).
     dtype : stored passage vectors, ``"float32"`` or ``"float16"``.
     batch_size, device, fp16 : encoder settings (``device=None``: CUDA when available).
+    scale : where the shards are encoded: a :class:`xqg_lab.scale.ScaleConfig` or its
+        mapping ``{backend: local | ray, ray: {address, num_workers, ...}}``.
     """
 
     retrievers: Mapping[str, str]
@@ -137,6 +140,7 @@ class PaperTableConfig:
     batch_size: int = 128
     device: str | None = None
     fp16: bool = False
+    scale: ScaleConfig = ScaleConfig()
 
     def __post_init__(self):
         from .augment import check_alpha
@@ -179,6 +183,8 @@ class PaperTableConfig:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         get_preset(self.preset)
         StorageDtype.parse(self.dtype)
+        if not isinstance(self.scale, ScaleConfig):
+            object.__setattr__(self, "scale", ScaleConfig.from_dict(self.scale))
 
     @classmethod
     def from_parameters(cls, **parameters: Any) -> PaperTableConfig:
@@ -459,9 +465,11 @@ def run_paper_table(config: PaperTableConfig, *, show_progress: bool = True) -> 
     for name, model in config.retrievers.items():
         folder = work / _slug(name)
         spec = config.encoder(model)
+        scale = {"backend": config.scale.backend, "ray_options": config.scale.ray}
         encode_passage_shards(corpus, folder, encoder=spec, shard_size=config.shard_size, dtype=config.dtype,
-                              show_progress=show_progress)
-        encode_query_sum_shards(folder, queries, encoder=spec, langs=config.langs, show_progress=show_progress)
+                              show_progress=show_progress, **scale)
+        encode_query_sum_shards(folder, queries, encoder=spec, langs=config.langs, show_progress=show_progress,
+                                **scale)
         store = ShardStore(folder)
         _check_counts(store, config, queries=config.queries)
         q = Encoder(**spec, show_progress=show_progress).encode_queries(questions["text"].tolist())

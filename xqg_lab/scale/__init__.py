@@ -76,7 +76,9 @@ class RayOptions:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleConfig:
-    """The ``scale`` section of a config: ``{backend: local | ray, ray: {...}}``."""
+    """The ``scale`` section of a config: ``{backend: local | ray, ray: {...}}`` (read by
+    ``xqg-lab shards ... --config FILE.yaml`` and by the paper-table notebook's ``scale``
+    parameter); ``ray`` holds the fields of :class:`RayOptions`."""
 
     backend: Backend = Backend.LOCAL
     ray: RayOptions = RayOptions()

@@ -11,6 +11,9 @@ deterministic shards and processes them one at a time, so that
   settings), so a killed run loses at most the shards in flight and a re-run skips
   finished shards and redoes the rest, ending with the same bytes as an uninterrupted
   run;
+- a shard is computed and written under a per-shard file lock
+  (``shard-00000.<kind>.lock``), so two processes working on one store never both do a
+  shard: the second waits, then finds the completion marker and skips it;
 - ``shard_index`` / ``num_shards`` select the shards ``i`` with ``i % num_shards ==
   shard_index``, to spread a corpus over GPUs or hosts by hand (all writing into the
   same folder on a shared file system);
@@ -32,11 +35,21 @@ Layout of a store folder ``OUT/``::
     shard-00000.qsum-<name>.npy        float32 (n, dim): Σ of the query vectors per passage
     shard-00000.qcount-<name>.npy      int32 (n_langs, n): number of queries per language
     shard-00000.qsum-<name>.json
+    shard-00000.<kind>.lock            empty lock file of each kind of output (see above)
 
 The work itself runs on a backend (:mod:`xqg_lab.scale`): ``"local"`` (this process) or
 ``"ray"`` (Ray Data actors; see :mod:`xqg_lab.scale.ray_backend`, which also says how to
 point it at a real cluster). Both call the same per-shard workers, so their outputs are
-identical.
+identical. On the command line, pick it with the flags below or with ``--config
+FILE.yaml`` holding a ``scale`` section (:class:`xqg_lab.scale.ScaleConfig`; unknown keys
+are refused with the closest valid one)::
+
+    scale:
+      backend: ray                   # or local (the default)
+      ray: {address: auto, num_workers: 8, num_gpus_per_worker: 1}
+
+Flags given on the command line (``--backend``, ``--ray-address``, ``--num-workers``,
+``--cpus-per-worker``, ``--gpus-per-worker``) override the file.
 
 Modules: :mod:`.corpus` (deterministic shards of a corpus file), :mod:`.store` (the store
 folder, markers and readers), :mod:`.passages` (passage embeddings),
@@ -50,7 +63,7 @@ Command line (``xqg-lab shards ...``)::
         [--backend ray --ray-address auto --num-workers 8 --gpus-per-worker 1]
     xqg-lab shards generate --corpus psgs.tsv --out OUT --shard-size 100000 \\
         --generator seq2seq --model ielabgroup/xor-tydi-docTquery-mt5-base \\
-        --langs ar,bn,fi,ja,ko,ru,te --n-per-lang 5 [--backend ray ...]
+        --langs ar,bn,fi,ja,ko,ru,te --n-per-lang 5 [--backend ray ... | --config scale.yaml]
     xqg-lab shards encode-queries --out OUT --queries store --encoder ... \\
         --langs ar,bn,fi,ja,ko,ru,te [--name all]   # or --queries generated.parquet
     xqg-lab shards status --out OUT

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from ..scale import Backend
+from ..scale import Backend, ScaleConfig
 from .generation import generate_query_shards
 from .passages import encode_passage_shards
 from .query_sums import encode_query_sum_shards
@@ -33,15 +34,31 @@ def _generator_factory(args):
     return functools.partial(make_generator, args.generator, *positional, **kwargs)
 
 
-def _ray_options(args):
-    if args.backend != "ray":
-        return None
-    return {
+def _scale(args) -> ScaleConfig:
+    """The ``scale`` section of ``--config`` (defaults without one), overridden by the
+    ``--backend`` / Ray flags given on the command line."""
+    from ..config import ConfigError, check_keys, read_yaml
+
+    scale = ScaleConfig()
+    if args.config:
+        raw = read_yaml(args.config) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{args.config}: expected a mapping at the top level, found {type(raw).__name__}")
+        check_keys(raw, ["scale"], where=args.config)
+        try:
+            scale = ScaleConfig.from_dict(raw.get("scale"))
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: {exc}") from None
+    flags = {
         "address": args.ray_address,
         "num_workers": args.num_workers,
         "num_cpus_per_worker": args.cpus_per_worker,
         "num_gpus_per_worker": args.gpus_per_worker,
     }
+    return ScaleConfig.from_dict({
+        "backend": args.backend or scale.backend.value,
+        "ray": {**dataclasses.asdict(scale.ray), **{k: v for k, v in flags.items() if v is not None}},
+    })
 
 
 def _add_common(parser, *, encoder: bool = True) -> None:
@@ -54,12 +71,16 @@ def _add_common(parser, *, encoder: bool = True) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     parser.add_argument("--shard-index", type=int, default=0, help="this worker's number, from 0")
     parser.add_argument("--num-shards", type=int, default=1, help="number of workers sharing the shards")
-    parser.add_argument("--backend", default="local", choices=[b.value for b in Backend],
-                        help="where the shards run")
+    parser.add_argument("--config", default=None,
+                        help="YAML file with a 'scale: {backend: local|ray, ray: {address, num_workers, "
+                             "num_cpus_per_worker, num_gpus_per_worker, local_num_cpus}}' section; the "
+                             "flags below override it when given")
+    parser.add_argument("--backend", default=None, choices=[b.value for b in Backend],
+                        help="where the shards run (default: the config's, else local)")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address ('auto' for the running one)")
-    parser.add_argument("--num-workers", type=int, default=1, help="Ray actors (one model each)")
-    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per Ray actor")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs reserved per Ray actor")
+    parser.add_argument("--num-workers", type=int, default=None, help="Ray actors, one model each (default 1)")
+    parser.add_argument("--cpus-per-worker", type=float, default=None, help="CPUs reserved per Ray actor (default 1)")
+    parser.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs reserved per Ray actor (default 0)")
     parser.add_argument("--no-verify", action="store_true", help="skip finished shards by size, not checksum")
 
 
@@ -96,11 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             print(ShardStore(args.out).status().to_string(index=False))
             return 0
+        scale = _scale(args)
         common = dict(
             shard_index=args.shard_index,
             num_shards=args.num_shards,
-            backend=args.backend,
-            ray_options=_ray_options(args),
+            backend=scale.backend,
+            ray_options=scale.ray,
             verify=not args.no_verify,
         )
         if args.command == "generate":

@@ -32,7 +32,7 @@ class GenerationShardWorker:
     ``generator.generate(passages, *, langs, n_per_lang, seed)`` must return a frame with
     ``doc_id, lang, sample, text`` (the interface of :mod:`xqg_lab.generate`); the same
     ``seed`` is passed for every shard, so a shard's queries do not depend on which worker
-    made them.
+    made them. Each shard is generated under :meth:`ShardStore.lock`.
     """
 
     def __init__(self, root, corpus, generator, *, langs: Sequence[str], n_per_lang: int, seed: int,
@@ -48,15 +48,16 @@ class GenerationShardWorker:
     def __call__(self, task: Mapping[str, Any]) -> dict:
         shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
         start = time.perf_counter()
-        marker = self.store.marker("queries", shard.index)
-        if (
-            marker is not None
-            and marker.get("content_sha256") == shard.content_sha256
-            and self.store.is_done("queries", shard.index, verify=self.verify)
-        ):
-            return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
-        passages = read_corpus_shard(self.corpus, shard)
-        self.generate_shard(shard, passages)
+        with self.store.lock("queries", shard.index):
+            marker = self.store.marker("queries", shard.index)
+            if (
+                marker is not None
+                and marker.get("content_sha256") == shard.content_sha256
+                and self.store.is_done("queries", shard.index, verify=self.verify)
+            ):
+                return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
+            passages = read_corpus_shard(self.corpus, shard)
+            self.generate_shard(shard, passages)
         return {"shard": shard.index, "n": shard.n, "status": "done", "seconds": time.perf_counter() - start}
 
     def generate_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:

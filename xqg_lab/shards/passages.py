@@ -31,7 +31,8 @@ class PassageShardWorker:
     once per worker, e.g. once per Ray actor).
 
     Call it with a task mapping (a :class:`ShardRange` as dict); returns a summary dict
-    ``shard, n, status, seconds``.
+    ``shard, n, status, seconds``. The shard is encoded under :meth:`ShardStore.lock`, so
+    processes sharing the store encode each shard once.
     """
 
     def __init__(self, root, corpus, encoder, *, dtype: str = "float32", verify: bool = True):
@@ -44,15 +45,16 @@ class PassageShardWorker:
     def __call__(self, task: Mapping[str, Any]) -> dict:
         shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
         start = time.perf_counter()
-        marker = self.store.marker("passages", shard.index)
-        if (
-            marker is not None
-            and marker.get("content_sha256") == shard.content_sha256
-            and self.store.is_done("passages", shard.index, verify=self.verify)
-        ):
-            return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
-        passages = read_corpus_shard(self.corpus, shard)
-        self.encode_shard(shard, passages)
+        with self.store.lock("passages", shard.index):
+            marker = self.store.marker("passages", shard.index)
+            if (
+                marker is not None
+                and marker.get("content_sha256") == shard.content_sha256
+                and self.store.is_done("passages", shard.index, verify=self.verify)
+            ):
+                return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
+            passages = read_corpus_shard(self.corpus, shard)
+            self.encode_shard(shard, passages)
         return {"shard": shard.index, "n": shard.n, "status": "done", "seconds": time.perf_counter() - start}
 
     def encode_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:

@@ -115,6 +115,7 @@ class QuerySumShardWorker:
     passage, ``S = Σ_j q_j`` over the queries of ``langs`` (float64 accumulation, stored
     float32 ``(n, dim)``) and their counts per language (int32 ``(n_langs, n)``).
     Memory: one shard's sums plus one chunk of queries, whatever the number of queries.
+    Each shard is summed under :meth:`ShardStore.lock`.
     """
 
     def __init__(self, root, source: QuerySource, encoder, *, langs: Sequence[str], name: str = "all",
@@ -134,14 +135,15 @@ class QuerySumShardWorker:
         passages = self.store.marker("passages", index)
         if passages is None:
             raise FileNotFoundError(f"{self.store.root}: shard {index} has no passages yet; encode the corpus first")
-        marker = self.store.marker(self.kind, index)
-        if (
-            marker is not None
-            and marker.get("passages_sha256") == passages["content_sha256"]
-            and self.store.is_done(self.kind, index, verify=self.verify)
-        ):
-            return {"shard": index, "n": passages["n"], "status": "skipped", "seconds": 0.0}
-        self.encode_shard(index)
+        with self.store.lock(self.kind, index):
+            marker = self.store.marker(self.kind, index)
+            if (
+                marker is not None
+                and marker.get("passages_sha256") == passages["content_sha256"]
+                and self.store.is_done(self.kind, index, verify=self.verify)
+            ):
+                return {"shard": index, "n": passages["n"], "status": "skipped", "seconds": 0.0}
+            self.encode_shard(index)
         return {"shard": index, "n": passages["n"], "status": "done", "seconds": time.perf_counter() - start}
 
     def encode_shard(self, index: int) -> dict:

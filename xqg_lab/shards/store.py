@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
 from ..errors import Choice
 from .corpus import STORE_FORMAT, CorpusIndex, index_corpus
@@ -33,18 +33,13 @@ class StorageDtype(Choice):
 
 
 def _atomic_write_parquet(path: Path, table) -> None:
+    """``table`` as Parquet at ``path``, written whole or not at all (:func:`~xqg_lab.atomic.write_atomic`)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 class ShardStore:
@@ -99,6 +94,16 @@ class ShardStore:
             except (OSError, KeyError, TypeError):
                 return False
         return True
+
+    def lock(self, kind: str, index: int):
+        """A file lock (``shard-<index>.<kind>.lock``, a ``filelock.FileLock``) for computing
+        and writing shard ``index``'s ``kind`` output: a second process waits, then finds the
+        marker and skips the shard. Locks hold between processes of one machine (and on
+        shared file systems with working ``flock``)."""
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path(index, f"{kind}.lock")))
 
     def done(self, kind: str = "passages") -> list[int]:
         """Shard numbers with a ``kind`` marker (not verified), sorted."""
