@@ -4,6 +4,7 @@ summary frame of a run, and picklable worker factories for :mod:`xqg_lab.scale`.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,15 +40,29 @@ def _settings_of(encoder_spec, role: str) -> dict:
     return encoder.settings(role)
 
 
+def _is_current(store: ShardStore, kind: str, index: int, *, key: str, expected: str, verify: bool) -> bool:
+    """Whether shard ``index`` of ``kind`` is complete and was made from the same input
+    (its marker's ``key`` equals ``expected``)."""
+    marker = store.marker(kind, index)
+    return marker is not None and marker.get(key) == expected and store.is_done(kind, index, verify=verify)
+
+
 def _pending(store: ShardStore, kind: str, shards: Sequence[ShardRange], *, verify: bool, key: str,
              expected: Callable[[ShardRange], str]) -> list[ShardRange]:
-    out = []
-    for shard in shards:
-        marker = store.marker(kind, shard.index)
-        if marker is not None and marker.get(key) == expected(shard) and store.is_done(kind, shard.index, verify=verify):
-            continue
-        out.append(shard)
-    return out
+    return [s for s in shards if not _is_current(store, kind, s.index, key=key, expected=expected(s), verify=verify)]
+
+
+def run_once(store: ShardStore, kind: str, index: int, *, n: int, key: str, expected: str, verify: bool,
+             work: Callable[[], object]) -> dict:
+    """Run ``work()`` for shard ``index`` under its lock (:meth:`ShardStore.lock`) unless it is
+    already current (:func:`_is_current`: a second worker waits, then skips); returns the
+    summary row ``shard, n, status, seconds``."""
+    start = time.perf_counter()
+    with store.lock(kind, index):
+        if _is_current(store, kind, index, key=key, expected=expected, verify=verify):
+            return {"shard": index, "n": n, "status": "skipped", "seconds": 0.0}
+        work()
+    return {"shard": index, "n": n, "status": "done", "seconds": time.perf_counter() - start}
 
 
 def _summary(rows: list[dict], skipped: Sequence[int], sizes: Mapping[int, int]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._common import _Factory, _pending, _summary
+from ._common import _Factory, _pending, _summary, run_once
 from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard, select_shards
 from .store import ShardStore
 
@@ -47,18 +47,10 @@ class GenerationShardWorker:
 
     def __call__(self, task: Mapping[str, Any]) -> dict:
         shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
-        start = time.perf_counter()
-        with self.store.lock("queries", shard.index):
-            marker = self.store.marker("queries", shard.index)
-            if (
-                marker is not None
-                and marker.get("content_sha256") == shard.content_sha256
-                and self.store.is_done("queries", shard.index, verify=self.verify)
-            ):
-                return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
-            passages = read_corpus_shard(self.corpus, shard)
-            self.generate_shard(shard, passages)
-        return {"shard": shard.index, "n": shard.n, "status": "done", "seconds": time.perf_counter() - start}
+        return run_once(
+            self.store, "queries", shard.index, n=shard.n, key="content_sha256", expected=shard.content_sha256,
+            verify=self.verify, work=lambda: self.generate_shard(shard, read_corpus_shard(self.corpus, shard)),
+        )  # fmt: skip
 
     def generate_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:
         import pyarrow as pa

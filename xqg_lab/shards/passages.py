@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import _Factory, _pending, _settings_of, _summary, build_encoder
+from ._common import _Factory, _pending, _settings_of, _summary, build_encoder, run_once
 from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard, select_shards
 from .store import ShardStore, StorageDtype
 
@@ -44,18 +44,10 @@ class PassageShardWorker:
 
     def __call__(self, task: Mapping[str, Any]) -> dict:
         shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
-        start = time.perf_counter()
-        with self.store.lock("passages", shard.index):
-            marker = self.store.marker("passages", shard.index)
-            if (
-                marker is not None
-                and marker.get("content_sha256") == shard.content_sha256
-                and self.store.is_done("passages", shard.index, verify=self.verify)
-            ):
-                return {"shard": shard.index, "n": shard.n, "status": "skipped", "seconds": 0.0}
-            passages = read_corpus_shard(self.corpus, shard)
-            self.encode_shard(shard, passages)
-        return {"shard": shard.index, "n": shard.n, "status": "done", "seconds": time.perf_counter() - start}
+        return run_once(
+            self.store, "passages", shard.index, n=shard.n, key="content_sha256", expected=shard.content_sha256,
+            verify=self.verify, work=lambda: self.encode_shard(shard, read_corpus_shard(self.corpus, shard)),
+        )  # fmt: skip
 
     def encode_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:
         """Encode ``passages`` (the rows of ``shard``) and write them; returns the marker."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import _Factory, _settings_of, _summary, build_encoder
+from ._common import _Factory, _settings_of, _summary, build_encoder, run_once
 from .corpus import select_shards
 from .store import ShardStore
 
@@ -131,20 +131,13 @@ class QuerySumShardWorker:
 
     def __call__(self, task: Mapping[str, Any]) -> dict:
         index = int(task["index"])
-        start = time.perf_counter()
         passages = self.store.marker("passages", index)
         if passages is None:
             raise FileNotFoundError(f"{self.store.root}: shard {index} has no passages yet; encode the corpus first")
-        with self.store.lock(self.kind, index):
-            marker = self.store.marker(self.kind, index)
-            if (
-                marker is not None
-                and marker.get("passages_sha256") == passages["content_sha256"]
-                and self.store.is_done(self.kind, index, verify=self.verify)
-            ):
-                return {"shard": index, "n": passages["n"], "status": "skipped", "seconds": 0.0}
-            self.encode_shard(index)
-        return {"shard": index, "n": passages["n"], "status": "done", "seconds": time.perf_counter() - start}
+        return run_once(
+            self.store, self.kind, index, n=passages["n"], key="passages_sha256", expected=passages["content_sha256"],
+            verify=self.verify, work=lambda: self.encode_shard(index),
+        )  # fmt: skip
 
     def encode_shard(self, index: int) -> dict:
         start = time.perf_counter()
