@@ -102,11 +102,29 @@ def test_grid_means_averages_languages_into_a_mean_row():
         )
 
 
-def test_restrict_views_cuts_rows_to_passages_and_needs_doc_ids():
-    views = {"xqg": pd.DataFrame({"pair_id": ["a", "b"], "doc_id": ["01-00", "02-00"]})}
-    assert conditions.restrict_views(views, ["02-00"])["xqg"]["pair_id"].tolist() == ["b"]
+def test_restrict_views_keeps_rows_about_held_out_articles_and_needs_doc_ids():
+    views = {"xqg": pd.DataFrame({"pair_id": ["a", "b"], "doc_id": ["01-00", "02-03"]})}
+    assert conditions.restrict_views(views, ARTICLES)["xqg"]["pair_id"].tolist() == ["b"]
     with pytest.raises(ValueError, match="view 'tatoeba' has no doc_id"):
-        conditions.restrict_views({"tatoeba": pd.DataFrame({"pair_id": ["a"]})}, ["01-00"])
+        conditions.restrict_views({"tatoeba": pd.DataFrame({"pair_id": ["a"]})}, ARTICLES)
+
+
+def test_effects_table_sets_the_robustness_test_beside_the_main_one():
+    per_query = per_query_grid()
+    families = conditions.compare_grid(per_query, measures=["MRR@10"])
+    robust = conditions.compare_grid(per_query, measures=["MRR@10"], test="wilcoxon")
+    effects = conditions.effects_table(families, robust, measure="MRR@10", robustness_test="wilcoxon")
+    assert effects["comparison"].unique().tolist() == [
+        "zero-shot + xQG vs zero-shot", "fine-tuned vs zero-shot", "fine-tuned + xQG vs zero-shot",
+        "fine-tuned + xQG vs fine-tuned",
+    ]  # fmt: skip
+    assert len(effects) == 4 * 2  # comparisons x languages
+    row = effects.set_index(["comparison", "lang"]).loc[("fine-tuned vs zero-shot", "ar")]
+    expected = families["vs zero-shot"]["fine-tuned"].set_index("lang").loc["ar"]
+    assert row["diff"] == pytest.approx(expected["diff"]) and row["wins"] == expected["wins"]
+    assert row["p_adjusted (wilcoxon)"] == pytest.approx(
+        robust["vs zero-shot"]["fine-tuned"].set_index("lang").loc["ar", "p_adjusted"]
+    )
 
 
 def test_article_split_needs_an_xquad_training_job(tmp_path):
@@ -131,3 +149,27 @@ def test_fine_tuned_checkpoint_trains_once_and_reuses_it(tiny_bert_dir, tmp_path
     other = parse_training_job({**body, "learning_rate": 1e-4}, source="test")
     assert conditions.fine_tuned_checkpoint(other, cache_root=tmp_path, show_progress=False)[0] != folder
     assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.slow
+def test_finetune_grid_notebook_writes_the_grid_tables_and_statistics(tiny_bert_dir, tmp_path, isolated_cache):
+    import json
+
+    from xqg_lab.config import RunConfig
+    from xqg_lab.runner import run_config
+
+    params = {
+        "training": {"model_name_or_path": str(tiny_bert_dir), "data": {"source": "xquad", "seed": 13},
+                     "preset": "dpr", "batch_size": 2, "max_steps": 1, "device": "cpu"},
+        "langs": ["en", "ar"], "augment_langs": ["ar"], "alphas": [0.0, 0.3], "measures": ["MRR@10"],
+        "alignment_measures": ["bitext_accuracy"], "n_bootstrap": 10,
+    }  # fmt: skip
+    config = RunConfig.from_dict({"run": "grid", "notebooks": [{"notebook": "finetune_grid", "parameters": params}]})
+    run_dir = run_config(config, reports_dir=tmp_path, progress_bar=False)
+    assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "ok"
+    for name in ["grid_vs_zero_shot_table.md", "grid_xQG_on_fine_tuned_table.tex", "grid_effects.csv",
+                 "grid_alignment_means.csv", "grid_conditions.png", "grid_training_loss.png", "grid.provenance.json"]:
+        assert (run_dir / name).is_file(), name
+    means = pd.read_csv(run_dir / "grid_means.csv")
+    assert set(means["condition"]) == set(conditions.CONDITIONS) and set(means["lang"]) == {"en", "ar", "mean"}
+    assert "Fine-tuning vs xQG" in (run_dir / "index.html").read_text()

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BASELINE",
     "CONDITIONS",
+    "FAMILY_BASELINES",
     "alignment_grid",
     "article_split",
     "compare_grid",
+    "effects_table",
     "evaluate_grid",
     "fine_tuned_checkpoint",
     "grid_collection",
@@ -49,6 +51,9 @@ __all__ = [
 BASELINE = "zero-shot"
 CONDITIONS = ("zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG")
 """The grid's conditions, in reporting order."""
+FAMILY_BASELINES = {"vs zero-shot": BASELINE, "xQG on fine-tuned": "fine-tuned"}
+"""The baseline of each comparison family of :func:`compare_grid`."""
+_FAMILIES = {"vs zero-shot": CONDITIONS[1:], "xQG on fine-tuned": ("fine-tuned + xQG",)}
 
 
 def fine_tuned_checkpoint(
@@ -182,9 +187,34 @@ def compare_grid(
                        test=test, alpha=significance_level)  # fmt: skip
 
     return {
-        "vs zero-shot": {c: paired(BASELINE, c) for c in CONDITIONS if c != BASELINE},
-        "xQG on fine-tuned": {"fine-tuned + xQG": paired("fine-tuned", "fine-tuned + xQG")},
+        family: {c: paired(FAMILY_BASELINES[family], c) for c in treatments} for family, treatments in _FAMILIES.items()
     }
+
+
+def effects_table(
+    families: Mapping[str, Mapping[str, pd.DataFrame]],
+    robust: Mapping[str, Mapping[str, pd.DataFrame]],
+    *,
+    measure: str,
+    robustness_test: str,
+) -> pd.DataFrame:
+    """Per comparison and language, on ``measure``: difference, its bootstrap interval,
+    Cohen's d_z, wins/ties/losses and the Holm-adjusted p of the main test, beside the
+    adjusted p of the same comparison under ``robustness_test`` (``robust``; both from
+    :func:`compare_grid`). Comparisons are named ``"<treatment> vs <baseline>"``."""
+    from .stats import stack_comparisons
+
+    def stacked(fams):
+        frame = stack_comparisons(
+            {f"{t} vs {FAMILY_BASELINES[fam]}": c for fam, comps in fams.items() for t, c in comps.items()}
+        )
+        return frame[frame["measure"] == measure]
+
+    main = stacked(families)[["system", "lang", "diff", "ci_low", "ci_high", "effect_size", "wins", "ties",
+                              "losses", "p_adjusted", "significant"]]  # fmt: skip
+    other = stacked(robust)[["system", "lang", "p_adjusted", "significant"]]
+    out = main.merge(other, on=["system", "lang"], suffixes=("", f" ({robustness_test})"), validate="one_to_one")
+    return out.rename(columns={"system": "comparison"}).reset_index(drop=True)
 
 
 def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -202,14 +232,15 @@ def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["condition", "lang", "measure", "value"]]
 
 
-def restrict_views(views: Mapping[str, pd.DataFrame], doc_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """Each paired view (:mod:`xqg_lab.pairs`) cut to the rows about ``doc_ids``."""
-    keep = set(doc_ids)
+def restrict_views(views: Mapping[str, pd.DataFrame], article_split: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each paired XQuAD view (:mod:`xqg_lab.pairs`) cut to the rows about the ``"eval"``
+    articles of ``article_split``: the fine-tuned encoder never saw them."""
+    eval_articles = set(article_split.loc[article_split["role"] == "eval", "article"])
     out = {}
     for name, frame in views.items():
         if "doc_id" not in frame.columns:
-            raise ValueError(f"view {name!r} has no doc_id column; only XQuAD views can be restricted to passages")
-        out[name] = frame[frame["doc_id"].isin(keep)].reset_index(drop=True)
+            raise ValueError(f"view {name!r} has no doc_id column; only XQuAD views can be restricted to articles")
+        out[name] = frame[frame["doc_id"].str.split("-").str[0].isin(eval_articles)].reset_index(drop=True)
     return out
 
 
