@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .alignment import Measure, alignment_report
+from .alignment._base import check_choice
 from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, subsample_pairs
 
 if TYPE_CHECKING:
@@ -75,14 +76,6 @@ measure but ``uniformity_loss``, which describes how spread out the space is, no
 the two languages are."""
 
 _CHANGE_MORE, _CHANGE_LESS, _CHANGE_NONE = "more aligned", "less aligned", "within baseline CI"
-
-
-def _check_choice(enum_cls, value: Any, name: str):
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None
 
 
 # ------------------------------------------------------------------------------- inputs
@@ -136,7 +129,7 @@ def build_views(
     from .data.xquad import XQUAD_LANGS
     from .pairs import TATOEBA_CODES, heldout_queries, load_view, xqg_pairs, xquad_passage_pairs
 
-    chosen = list(dict.fromkeys(_check_choice(View, v, "a view") for v in views))
+    chosen = list(dict.fromkeys(check_choice(View, v, "a view") for v in views))
     if not chosen:
         raise ValueError(f"expected at least one view, found none; valid: {', '.join(v.value for v in View)}")
     langs = list(langs) if langs else None
@@ -273,18 +266,18 @@ def compare_conditions(
     from .alignment.registry import _check_options
 
     measures = tuple(Measure) if measures is None else measures
-    chosen = list(dict.fromkeys(_check_choice(Measure, m, "a measure") for m in measures))
+    chosen = list(dict.fromkeys(check_choice(Measure, m, "a measure") for m in measures))
     if not chosen:
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
     per_measure = _check_options(options, chosen)
-    augment_langs = _check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
     alphas = sorted({float(a) for a in alphas})
     for a in alphas:
         if not 0.0 <= a <= 1.0:
             raise ValueError(f"expected every alpha in [0, 1], found {a}")
     names = {}
     for name in views:
-        names[name] = _check_choice(View, name, "a view name")
+        names[name] = check_choice(View, name, "a view name")
     augmenting = {c: q for c, q in ((Condition.XQG_HELDOUT, heldout), (Condition.XQG_GENERATED, generated)) if q is not None}
     if augmenting and View.XQG.value not in views:
         raise ValueError(

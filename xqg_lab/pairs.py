@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .alignment._base import check_choice
 from .encode.presets import Role, passage_text
 
 if TYPE_CHECKING:
@@ -160,14 +161,6 @@ TATOEBA_CODES: Mapping[str, str] = {
 }  # fmt: skip
 """ISO 639-1 codes of the toolkit's languages -> Tatoeba's 3-letter codes (``zh`` is Mandarin,
 ``cmn``; ``no`` is Bokmål, ``nob``; ``ms`` is Standard Malay, ``zsm``)."""
-
-
-def _check_choice(enum_cls, value: Any, name: str):
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None
 
 
 def _langs(langs: Iterable[str] | str | None, default: Sequence[str]) -> list[str]:
@@ -391,7 +384,7 @@ def xqg_pairs(
         :data:`PAIR_COLUMNS` + ``question_id``, ``doc_id``; ``pair_id`` = ``query_id``.
     """
     roles = _check_split(split)
-    augment_langs = _check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
     present = sorted(set(data.queries["lang"]))
     langs = _langs(langs, [lang for lang in present if lang != "en"])
     unknown = sorted(set(langs) - set(present))
@@ -420,7 +413,7 @@ def xqg_pairs(
 def load_view(view: View | str, langs: Iterable[str] | str | None = None, **kwargs: Any) -> pd.DataFrame:
     """Build a view by name (any :class:`View` but ``xqg``, which needs a split:
     :func:`xqg_pairs`); ``kwargs`` go to the view's function (e.g. ``source`` for mkqa)."""
-    view = _check_choice(View, view, "view")
+    view = check_choice(View, view, "view")
     builders: dict[View, Callable[..., pd.DataFrame]] = {
         View.XQUAD_QUESTIONS: xquad_question_pairs,
         View.XQUAD_PASSAGES: xquad_passage_pairs,
@@ -474,8 +467,8 @@ def embed_pairs(
     """Embed both sides of ``pairs``: ``(X, Y)``, float32 ``(n, dim)`` each, row i of X
     paired with row i of Y (the encoder's cache makes repeated calls free)."""
     _check_pairs(pairs)
-    src_role = _check_choice(Role, src_role, "src_role")
-    tgt_role = _check_choice(Role, tgt_role, "tgt_role")
+    src_role = check_choice(Role, src_role, "src_role")
+    tgt_role = check_choice(Role, tgt_role, "tgt_role")
     X = np.asarray(encoder.encode(pairs["src_text"].tolist(), role=src_role), dtype=np.float32)
     Y = np.asarray(encoder.encode(pairs["tgt_text"].tolist(), role=tgt_role), dtype=np.float32)
     return X, Y
@@ -483,7 +476,7 @@ def embed_pairs(
 
 def embed_view(pairs: pd.DataFrame, encoder, view: View | str) -> tuple[np.ndarray, np.ndarray]:
     """:func:`embed_pairs` with the roles of ``view`` (:data:`VIEWS`)."""
-    spec = VIEWS[_check_choice(View, view, "view")]
+    spec = VIEWS[check_choice(View, view, "view")]
     return embed_pairs(pairs, encoder, src_role=spec.src_role, tgt_role=spec.tgt_role)
 
 
@@ -525,7 +518,7 @@ def augmented_sources(
     from .augment import accumulate_query_sums, augment_passages
 
     _check_pairs(pairs, extra=("doc_id",))
-    augment_langs = _check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
     doc_ids = list(dict.fromkeys(pairs["doc_id"].astype(str)))
     row_of = {d: i for i, d in enumerate(doc_ids)}
     selected = augment[augment["doc_id"].astype(str).isin(row_of)]
