@@ -24,7 +24,8 @@ class Choice(str, Enum):
     """A closed set of string options; :meth:`parse` names the valid values on error.
 
     Subclasses override :meth:`label` to name the option in the message
-    ``"<label> must be one of ...; got ..."``.
+    ``"<label> must be one of ...; got ..."``, and :meth:`error` where the message has
+    another shape or the exception another ``ValueError`` subclass.
     """
 
     @classmethod
@@ -32,9 +33,18 @@ class Choice(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            valid = ", ".join(repr(member.value) for member in cls)
-            raise ValueError(f"{cls.label()} must be one of {valid}; got {value!r}") from None
+            raise cls.error(value) from None
 
     @classmethod
     def label(cls) -> str:
         return cls.__name__
+
+    @classmethod
+    def valid(cls) -> str:
+        """The valid values as messages list them: ``'a', 'b'``."""
+        return ", ".join(repr(member.value) for member in cls)
+
+    @classmethod
+    def error(cls, value) -> ValueError:
+        """The exception :meth:`parse` raises for the invalid ``value``."""
+        return ValueError(f"{cls.label()} must be one of {cls.valid()}; got {value!r}")

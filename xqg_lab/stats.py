@@ -32,11 +32,12 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+
+from .errors import Choice
 
 __all__ = [
     "PairedTest",
@@ -68,7 +69,15 @@ __all__ = [
 # --------------------------------------------------------------------------- closed choices
 
 
-class PairedTest(str, Enum):
+class _StatsChoice(Choice):
+    """The closed choices of this module; ``parse`` says ``expected <label> to be one of ..., found ...``."""
+
+    @classmethod
+    def error(cls, value) -> ValueError:
+        return ValueError(f"expected {cls.label()} to be one of {cls.valid()}, found {value!r}")
+
+
+class PairedTest(_StatsChoice):
     """Paired significance tests: ``"t"`` (paired t-test, the paper's choice), ``"wilcoxon"``
     (signed-rank) and ``"randomisation"`` (sign-flip permutation test of the mean difference)."""
 
@@ -76,42 +85,54 @@ class PairedTest(str, Enum):
     WILCOXON = "wilcoxon"
     RANDOMISATION = "randomisation"
 
+    @classmethod
+    def label(cls) -> str:
+        return "test"
 
-class Alternative(str, Enum):
+
+class Alternative(_StatsChoice):
     """Alternative hypothesis about ``d = b - a``: ``"greater"`` means the treatment ``b`` scores higher."""
 
     TWO_SIDED = "two-sided"
     GREATER = "greater"
     LESS = "less"
 
+    @classmethod
+    def label(cls) -> str:
+        return "alternative"
 
-class Correction(str, Enum):
+
+class Correction(_StatsChoice):
     """Multiple-comparison correction applied by :func:`compare`: ``"holm"`` or ``"none"``."""
 
     HOLM = "holm"
     NONE = "none"
 
+    @classmethod
+    def label(cls) -> str:
+        return "correction"
 
-class CIMethod(str, Enum):
+
+class CIMethod(_StatsChoice):
     """Bootstrap interval methods of ``scipy.stats.bootstrap``: ``"BCa"`` (default), ``"percentile"``, ``"basic"``."""
 
     BCA = "BCa"
     PERCENTILE = "percentile"
     BASIC = "basic"
 
+    @classmethod
+    def label(cls) -> str:
+        return "method"
 
-class _ZeroMethod(str, Enum):
+
+class _ZeroMethod(_StatsChoice):
     WILCOX = "wilcox"
     PRATT = "pratt"
     ZSPLIT = "zsplit"
 
-
-def _choice(enum_cls: type[Enum], value: Any, name: str) -> Any:
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None
+    @classmethod
+    def label(cls) -> str:
+        return "zero_method"
 
 
 _TEST_LABEL = {
@@ -324,7 +345,7 @@ def paired_t_test(a: Any, b: Any, *, alternative: str = "two-sided") -> TestResu
     :class:`TestResult` with t = mean(d) / (sd(d) / sqrt(n)) on n - 1 degrees of freedom.
     All-zero differences give t = 0, p = 1; constant non-zero differences t = ±inf (see module doc).
     """
-    alt = _choice(Alternative, alternative, "alternative")
+    alt = Alternative.parse(alternative)
     a_arr, b_arr, _ = _paired_arrays(a, b)
     d = b_arr - a_arr
     n = len(d)
@@ -369,8 +390,8 @@ def wilcoxon_test(a: Any, b: Any, *, alternative: str = "two-sided", zero_method
     ties or zeros, and the tie-corrected normal approximation otherwise. All-zero differences give p = 1 without
     calling scipy (older scipy raises there).
     """
-    alt = _choice(Alternative, alternative, "alternative")
-    zm = _choice(_ZeroMethod, zero_method, "zero_method")
+    alt = Alternative.parse(alternative)
+    zm = _ZeroMethod.parse(zero_method)
     a_arr, b_arr, _ = _paired_arrays(a, b)
     d = b_arr - a_arr
     n = len(d)
@@ -409,7 +430,7 @@ def randomisation_test(
     -------
     :class:`TestResult` with ``statistic`` = ``mean_diff`` = mean(d).
     """
-    alt = _choice(Alternative, alternative, "alternative")
+    alt = Alternative.parse(alternative)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"expected n_resamples as an int >= 1, found {n_resamples!r}")
     a_arr, b_arr, _ = _paired_arrays(a, b)
@@ -458,7 +479,7 @@ def paired_test(a: Any, b: Any, *, test: str = "t", **options: Any) -> TestResul
     ``zero_method`` for :func:`wilcoxon_test`; ``n_resamples`` and ``seed`` for
     :func:`randomisation_test`. An option the chosen test does not take raises ``TypeError``.
     """
-    kind = _choice(PairedTest, test, "test")
+    kind = PairedTest.parse(test)
     func = _TESTS[kind]
     allowed = [p for p in inspect.signature(func).parameters if p not in ("a", "b")]
     unknown = sorted(set(options) - set(allowed))
@@ -530,7 +551,7 @@ def bootstrap_ci(
     (scipy's BCa would return NaN). Other degenerate bootstrap distributions can still make
     BCa undefined (NaN, with scipy's DegenerateDataWarning); use ``method="percentile"`` then.
     """
-    ci_method = _choice(CIMethod, method, "method")
+    ci_method = CIMethod.parse(method)
     if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
         raise ValueError(f"expected confidence in (0, 1), e.g. 0.95, found {confidence!r}")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
@@ -780,17 +801,16 @@ def compare(
     ``correction``, ``alpha``, ``confidence``, ``family_size`` that describe the analysis.
     A group with fewer than 2 queries raises ``ValueError``.
     """
-    kind = _choice(PairedTest, test, "test")
-    corr = _choice(Correction, correction, "correction")
-    alt = _choice(Alternative, alternative, "alternative")
+    kind = PairedTest.parse(test)
+    corr = Correction.parse(correction)
+    alt = Alternative.parse(alternative)
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise ValueError(f"expected alpha in (0, 1), e.g. 0.05, found {alpha!r}")
     if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
         raise ValueError(f"expected confidence in (0, 1), e.g. 0.95, found {confidence!r}")
     options: dict[str, Any] = {"alternative": alt.value}
     if kind is PairedTest.WILCOXON:
-        options["zero_method"] = _choice(_ZeroMethod, "wilcox" if zero_method is None else zero_method,
-                                         "zero_method").value
+        options["zero_method"] = _ZeroMethod.parse("wilcox" if zero_method is None else zero_method).value
     elif zero_method is not None:
         raise ValueError(f"zero_method applies to test='wilcoxon' only, found test={kind.value!r}; drop it")
     if kind is PairedTest.RANDOMISATION:

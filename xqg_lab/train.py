@@ -55,14 +55,13 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .config import ConfigError, check_keys, read_yaml
 from .data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
 from .encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
-from .errors import DataFormatError
+from .errors import Choice, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +101,7 @@ E5_TEMPERATURE = 0.01
 (Wang et al., 2022, arXiv 2212.03533). Dot-product presets (DPR/Tevatron) default to 1.0."""
 
 
-class Precision(str, Enum):
+class Precision(Choice):
     """Arithmetic of the forward/backward pass (weights and optimizer stay float32)."""
 
     FP32 = "fp32"
@@ -112,12 +111,12 @@ class Precision(str, Enum):
     """``torch.autocast`` bfloat16; CUDA or CPU."""
 
     @classmethod
-    def parse(cls, value: Precision | str) -> Precision:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(p.value) for p in cls)
-            raise ConfigError(f"precision must be one of {valid}; got {value!r}") from None
+    def label(cls) -> str:
+        return "precision"
+
+    @classmethod
+    def error(cls, value) -> ConfigError:
+        return ConfigError(str(super().error(value)))
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -1150,13 +1149,17 @@ def _parse_training_item(item, *, index: int, path: Path, line: int | None, incl
 # -- config files and the command --------------------------------------------------------------
 
 
-class DataSource(str, Enum):
+class DataSource(Choice):
     """Where a training config takes its triples from."""
 
     XQUAD = "xquad"
     """XQuAD split by article (:func:`xquad_training_split`); the demo setting."""
     DPR = "dpr"
     """A DPR/Tevatron training file (:func:`read_dpr_training_file`); the paper's setting."""
+
+    @classmethod
+    def label(cls) -> str:
+        return "source"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1236,13 +1239,11 @@ def parse_training_job(body: Any, *, source: str, base: str | os.PathLike = ".")
 
 def _parse_data(raw: Any, *, where: str, base: Path) -> XQuADTrainingData | DPRTrainingData:
     if not isinstance(raw, dict) or "source" not in raw:
-        valid = ", ".join(repr(s.value) for s in DataSource)
-        raise ConfigError(f"{where}: expected a mapping with 'source' ({valid})")
+        raise ConfigError(f"{where}: expected a mapping with 'source' ({DataSource.valid()})")
     try:
-        source = DataSource(raw["source"])
-    except ValueError:
-        valid = ", ".join(repr(s.value) for s in DataSource)
-        raise ConfigError(f"{where}: source must be one of {valid}; got {raw['source']!r}") from None
+        source = DataSource.parse(raw["source"])
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     kind = XQuADTrainingData if source is DataSource.XQUAD else DPRTrainingData
     names = [f.name for f in dataclasses.fields(kind)]
     check_keys(raw, ["source", *names], where=where)

@@ -11,12 +11,11 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from enum import Enum
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from xqg_lab.errors import DataFormatError
+from xqg_lab.errors import Choice, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -294,7 +293,7 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
     return types if isinstance(types, tuple) else (types,)
 
 
-class OnEmpty(str, Enum):
+class OnEmpty(Choice):
     """What a line-aligned pair loader does with a pair whose text is empty on either side."""
 
     RAISE = "raise"
@@ -303,13 +302,8 @@ class OnEmpty(str, Enum):
     """Drop the pair and warn, listing the files and lines dropped."""
 
     @classmethod
-    def parse(cls, value: OnEmpty | str) -> OnEmpty:
-        """Return the member for ``value``; ValueError listing the valid values otherwise."""
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"unknown on_empty {value!r}; expected one of: {valid}") from None
+    def error(cls, value) -> ValueError:
+        return ValueError(f"unknown on_empty {value!r}; expected one of: {cls.valid()}")
 
 
 def read_aligned_pairs(

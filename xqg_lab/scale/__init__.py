@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
 from typing import Any
 
+from ..errors import Choice
 
-class Backend(str, Enum):
+
+class Backend(Choice):
     """Where shard tasks run."""
 
     LOCAL = "local"
     RAY = "ray"
 
     @classmethod
-    def parse(cls, value: str | Backend) -> Backend:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = ", ".join(repr(b.value) for b in cls)
-            raise ValueError(f"backend must be one of {valid}; got {value!r}") from None
+    def label(cls) -> str:
+        return "backend"
 
 
 @dataclasses.dataclass(frozen=True)
