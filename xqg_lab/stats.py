@@ -297,9 +297,10 @@ def _is_constant(d: np.ndarray) -> bool:
 
 def _effect_size(d: np.ndarray) -> float:
     mean = float(np.mean(d))
-    if _is_constant(d):
+    sd = float(np.std(d, ddof=1))
+    if sd == 0.0 or _is_constant(d):  # sd underflows to 0 for differences near the smallest floats
         return 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
-    return mean / float(np.std(d, ddof=1))
+    return mean / sd
 
 
 def _rng_kwargs(func: Callable, seed: int | None) -> dict:
