@@ -59,6 +59,20 @@ def _throughput(generator, passages, *, langs, n_per_lang, repeats) -> tuple[lis
     return times, n_rows
 
 
+def _row(generator: str, mode: str, *, n_passages: int, n_queries: int, times: list[float]) -> dict:
+    """One result row: sizes, the median time (s) and throughputs at that median."""
+    seconds = median(times)
+    return {
+        "generator": generator,
+        "mode": mode,
+        "passages": n_passages,
+        "queries": n_queries,
+        "median_s": seconds,
+        "passages_per_s": n_passages / seconds,
+        "queries_per_s": n_queries / seconds,
+    }
+
+
 def run(*, quick: bool) -> dict:
     import torch
 
@@ -77,15 +91,8 @@ def run(*, quick: bool) -> dict:
             gen.generate(passages.iloc[:1], langs=LANGS[:1], n_per_lang=1, seed=0)  # load + warm up
             times, n_rows = _throughput(gen, passages, langs=LANGS, n_per_lang=n_per_lang, repeats=1 if quick else 2)
             results[label] = (gen.generate(passages.iloc[:2], langs=LANGS[:2], n_per_lang=2, seed=3), median(times))
-            rows.append({
-                "generator": "seq2seq, random mT5 (d256, 2+2 layers), max_length 64",
-                "mode": label,
-                "passages": len(passages),
-                "queries": n_rows,
-                "median_s": median(times),
-                "passages_per_s": len(passages) / median(times),
-                "queries_per_s": n_rows / median(times),
-            })
+            rows.append(_row("seq2seq, random mT5 (d256, 2+2 layers), max_length 64", label,
+                             n_passages=len(passages), n_queries=n_rows, times=times))
         same = results["batched (16 prompts per call)"][0].equals(results["one prompt at a time"][0])
         notes.append(f"seq2seq: batched and one-at-a-time texts identical: {same}")
         speedup = results["one prompt at a time"][1] / results["batched (16 prompts per call)"][1]
@@ -103,15 +110,8 @@ def run(*, quick: bool) -> dict:
                 gen.generate(small.iloc[:1], langs=["de"], n_per_lang=1, seed=0)  # load + warm up
                 times, n_rows = _throughput(gen, small, langs=["de"], n_per_lang=2, repeats=1)
                 gemma_times[label] = median(times)
-                rows.append({
-                    "generator": "embedded:gemma-3-270m (Q4_K_M GGUF), 1 thread, max_new_tokens 48",
-                    "mode": label,
-                    "passages": len(small),
-                    "queries": n_rows,
-                    "median_s": median(times),
-                    "passages_per_s": len(small) / median(times),
-                    "queries_per_s": n_rows / median(times),
-                })
+                rows.append(_row("embedded:gemma-3-270m (Q4_K_M GGUF), 1 thread, max_new_tokens 48", label,
+                                 n_passages=len(small), n_queries=n_rows, times=times))
             targets.append({"target": "(context) embedded Gemma batched vs one passage at a time",
                             "measured": f"{gemma_times['one prompt at a time'] / gemma_times['batched (4 prompts per call)']:.1f}×",
                             "met": None})

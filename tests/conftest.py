@@ -39,6 +39,18 @@ def table_encoder():
     return TableEncoder
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny-model tests (faster, above all on a busy
+    machine: no OpenMP wake-ups); use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tokenizer_dir(tmp_path_factory, kind: str) -> Path:
     """A tiny real tokenizer (WordPiece for BERT, Unigram for XLM-R) built offline."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers

@@ -39,6 +39,8 @@ from xqg_lab.generate.causal import DEFAULT_EXAMPLES, FewShotPrompt, clean_quest
 from xqg_lab.generate.langcheck import script_shares
 from xqg_lab.generate.seq2seq import XQG_PROMPT
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PASSAGES = pd.DataFrame(
     {
         "doc_id": ["d0", "d1", "d2", "d3"],
@@ -51,17 +53,6 @@ PASSAGES = pd.DataFrame(
         ],
     }
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models run faster on one thread (no OpenMP wake-ups on a busy 2-core machine)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,8 @@ from xqg_lab.train import (
     xquad_training_split,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 WORDS = "the quick brown fox jumps over lazy dog wer ist der präsident von frankreich title text".split()
 
@@ -49,21 +51,24 @@ def in_memory_vectors(model, tokenizer, texts, *, prefix, pooling, normalize, ma
     return (torch.nn.functional.normalize(v, dim=-1) if normalize else v).numpy()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, above all on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def quick(**kw):
     """A tiny, fast config for plumbing tests."""
     base = dict(
         preset="e5", batch_size=4, epochs=1, learning_rate=1e-3, warmup_ratio=0.0, device="cpu", seed=0
     )
     return TrainingConfig(**{**base, **kw})
+
+
+def fit(triples, model_dir, output_dir, *, config, **options):
+    """:func:`train_biencoder` from the model in ``model_dir``, without a progress bar."""
+    return train_biencoder(
+        triples,
+        model_name_or_path=str(model_dir),
+        output_dir=output_dir,
+        config=config,
+        show_progress=False,
+        **options,
+    )
 
 
 # -- loss and in-batch passages ----------------------------------------------------------------
@@ -91,13 +96,8 @@ def test_in_batch_passages_share_a_column_for_a_shared_positive():
 @pytest.fixture(scope="module")
 def trained(tiny_bert_dir, tmp_path_factory):
     triples = learnable_triples()
-    config = TrainingConfig(
-        preset="e5", batch_size=8, epochs=12, learning_rate=1e-3, warmup_ratio=0.0, seed=0, device="cpu"
-    )
     out = tmp_path_factory.mktemp("trained") / "ckpt"
-    result = train_biencoder(
-        triples, model_name_or_path=str(tiny_bert_dir), output_dir=out, config=config, show_progress=False
-    )
+    result = fit(triples, tiny_bert_dir, out, config=quick(batch_size=8, epochs=12))
     return result, triples
 
 
@@ -160,13 +160,7 @@ def test_checkpoint_record_holds_parameters_seed_and_loss_summary(trained, tiny_
 
 def test_shared_tower_reloads_for_bert_and_xlmr_with_dpr_preset(tiny_encoder_dir, tmp_path):
     triples = learnable_triples(8)
-    result = train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_encoder_dir),
-        output_dir=tmp_path / "out",
-        config=quick(preset="dpr", max_steps=2),
-        show_progress=False,
-    )
+    result = fit(triples, tiny_encoder_dir, tmp_path / "out", config=quick(preset="dpr", max_steps=2))
     texts = triples["positive"].tolist()
     want = in_memory_vectors(
         result.query_model,
@@ -185,13 +179,7 @@ def test_shared_tower_reloads_for_bert_and_xlmr_with_dpr_preset(tiny_encoder_dir
 
 def test_separate_towers_save_and_reload(tiny_bert_dir, tmp_path):
     triples = learnable_triples(8)
-    result = train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "out",
-        config=quick(separate_towers=True, max_steps=3),
-        show_progress=False,
-    )
+    result = fit(triples, tiny_bert_dir, tmp_path / "out", config=quick(separate_towers=True, max_steps=3))
     out = result.output_dir
     q_dir, p_dir = out / "query_encoder", out / "passage_encoder"
     assert (q_dir / "model.safetensors").is_file() and (p_dir / "model.safetensors").is_file()
@@ -218,28 +206,10 @@ def test_separate_towers_save_and_reload(tiny_bert_dir, tmp_path):
 
 def test_separate_tower_checkpoint_continues_only_with_separate_towers(tiny_bert_dir, tmp_path):
     triples = learnable_triples(4)
-    first = train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "a",
-        config=quick(separate_towers=True, max_steps=1),
-        show_progress=False,
-    )
+    first = fit(triples, tiny_bert_dir, tmp_path / "a", config=quick(separate_towers=True, max_steps=1))
     with pytest.raises(ConfigError, match="separate_towers"):
-        train_biencoder(
-            triples,
-            model_name_or_path=str(first.output_dir),
-            output_dir=tmp_path / "b",
-            config=quick(max_steps=1),
-            show_progress=False,
-        )
-    again = train_biencoder(
-        triples,
-        model_name_or_path=str(first.output_dir),
-        output_dir=tmp_path / "c",
-        config=quick(separate_towers=True, max_steps=1),
-        show_progress=False,
-    )
+        fit(triples, first.output_dir, tmp_path / "b", config=quick(max_steps=1))
+    again = fit(triples, first.output_dir, tmp_path / "c", config=quick(separate_towers=True, max_steps=1))
     assert (again.output_dir / "passage_encoder" / "model.safetensors").is_file()
 
 
@@ -263,13 +233,7 @@ def test_gradient_accumulation_steps_and_schedule(
         warmup_ratio=0.5,
         learning_rate=1e-3,
     )
-    h = train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "o",
-        config=config,
-        show_progress=False,
-    ).history
+    h = fit(triples, tiny_bert_dir, tmp_path / "o", config=config).history
     assert h["epoch"].tolist() == want_epochs
     total = len(want_epochs)
     warmup = math.ceil(0.5 * total)
@@ -291,13 +255,7 @@ def test_hard_negatives_are_sampled_from_the_row(tiny_bert_dir, tmp_path, monkey
         return real(positives, negatives)
 
     monkeypatch.setattr(train_mod, "build_in_batch_passages", spy)
-    train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "o",
-        config=quick(n_negatives=2),
-        show_progress=False,
-    )
+    fit(triples, tiny_bert_dir, tmp_path / "o", config=quick(n_negatives=2))
     assert len(calls) == 2
     for positives, negatives in calls:
         for pos, negs in zip(positives, negatives):
@@ -306,13 +264,7 @@ def test_hard_negatives_are_sampled_from_the_row(tiny_bert_dir, tmp_path, monkey
 
 def test_n_negatives_without_a_negatives_column_is_refused(tiny_bert_dir, tmp_path):
     with pytest.raises(ValueError, match="no 'negatives' column"):
-        train_biencoder(
-            learnable_triples(4),
-            model_name_or_path=str(tiny_bert_dir),
-            output_dir=tmp_path / "o",
-            config=quick(n_negatives=1),
-            show_progress=False,
-        )
+        fit(learnable_triples(4), tiny_bert_dir, tmp_path / "o", config=quick(n_negatives=1))
 
 
 @pytest.mark.parametrize(
@@ -332,64 +284,26 @@ def test_n_negatives_without_a_negatives_column_is_refused(tiny_bert_dir, tmp_pa
 )
 def test_malformed_triples_are_refused_naming_the_row(tiny_bert_dir, tmp_path, frame, match):
     with pytest.raises(ValueError, match=match):
-        train_biencoder(
-            frame,
-            model_name_or_path=str(tiny_bert_dir),
-            output_dir=tmp_path / "o",
-            config=quick(),
-            show_progress=False,
-        )
+        fit(frame, tiny_bert_dir, tmp_path / "o", config=quick())
 
 
 def test_output_dir_is_not_overwritten_silently(tiny_bert_dir, tmp_path):
     triples = learnable_triples(4)
     out = tmp_path / "o"
-    train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=out,
-        config=quick(max_steps=1),
-        show_progress=False,
-    )
+    fit(triples, tiny_bert_dir, out, config=quick(max_steps=1))
     with pytest.raises(ValueError, match="not empty"):
-        train_biencoder(
-            triples,
-            model_name_or_path=str(tiny_bert_dir),
-            output_dir=out,
-            config=quick(max_steps=1),
-            show_progress=False,
-        )
-    train_biencoder(
-        triples,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=out,
-        config=quick(max_steps=1),
-        overwrite=True,
-        show_progress=False,
-    )
+        fit(triples, tiny_bert_dir, out, config=quick(max_steps=1))
+    fit(triples, tiny_bert_dir, out, config=quick(max_steps=1), overwrite=True)
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(ValueError, match="refusing to delete"):
-        train_biencoder(
-            triples,
-            model_name_or_path=str(tiny_bert_dir),
-            output_dir=other,
-            config=quick(max_steps=1),
-            overwrite=True,
-            show_progress=False,
-        )
+        fit(triples, tiny_bert_dir, other, config=quick(max_steps=1), overwrite=True)
     assert (other / "keep.txt").read_text() == "mine"
 
 
 def test_intermediate_checkpoints_every_save_steps(tiny_bert_dir, tmp_path):
-    result = train_biencoder(
-        learnable_triples(16),
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "o",
-        config=quick(save_steps=2),
-        show_progress=False,
-    )
+    result = fit(learnable_triples(16), tiny_bert_dir, tmp_path / "o", config=quick(save_steps=2))
     assert sorted(p.name for p in result.output_dir.glob("checkpoint-*")) == ["checkpoint-2"]
     record = json.loads((result.output_dir / "checkpoint-2" / CHECKPOINT_FILE).read_text())
     assert record["loss"]["n_steps"] == 2
@@ -403,24 +317,13 @@ def test_fp16_on_cpu_is_refused(tiny_bert_dir, tmp_path):
         TrainingConfig(precision="fp16", device="cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="fp16.*CUDA"):
-            train_biencoder(
-                learnable_triples(4),
-                model_name_or_path=str(tiny_bert_dir),
-                output_dir=tmp_path / "o",
-                config=TrainingConfig(precision="fp16"),
-                show_progress=False,
-            )
+            fit(learnable_triples(4), tiny_bert_dir, tmp_path / "o", config=TrainingConfig(precision="fp16"))
         assert not (tmp_path / "o").exists()
 
 
 def test_bf16_autocast_runs_on_cpu(tiny_bert_dir, tmp_path):
-    h = train_biencoder(
-        learnable_triples(4),
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "o",
-        config=quick(precision="bf16", max_steps=1),
-        show_progress=False,
-    ).history
+    config = quick(precision="bf16", max_steps=1)
+    h = fit(learnable_triples(4), tiny_bert_dir, tmp_path / "o", config=config).history
     assert len(h) == 1 and np.isfinite(h["loss"]).all()
 
 
@@ -675,14 +578,13 @@ def test_xquad_split_is_leakage_free_and_deterministic_on_the_mirror():
 
 def test_split_is_recorded_in_the_checkpoint(tiny_bert_dir, tmp_path):
     train, _, split = xquad_training_split(tiny_xquad(), eval_fraction=0.5, seed=3)
-    result = train_biencoder(
+    result = fit(
         train,
-        model_name_or_path=str(tiny_bert_dir),
-        output_dir=tmp_path / "o",
+        tiny_bert_dir,
+        tmp_path / "o",
         config=quick(max_steps=1, n_negatives=1),
         split=split,
         data_description={"source": "xquad", "split_seed": 3},
-        show_progress=False,
     )
     record = json.loads((result.output_dir / CHECKPOINT_FILE).read_text())
     assert record["data"]["split"] == split.to_dict(orient="records")
