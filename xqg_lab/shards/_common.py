@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .corpus import ShardRange
+from .corpus import ShardRange, select_shards
 from .store import ShardStore
 
 if TYPE_CHECKING:
@@ -50,6 +50,18 @@ def _is_current(store: ShardStore, kind: str, index: int, *, key: str, expected:
 def _pending(store: ShardStore, kind: str, shards: Sequence[ShardRange], *, verify: bool, key: str,
              expected: Callable[[ShardRange], str]) -> list[ShardRange]:
     return [s for s in shards if not _is_current(store, kind, s.index, key=key, expected=expected(s), verify=verify)]
+
+
+def _corpus_shards_to_do(store: ShardStore, corpus, kind: str, *, shard_size: int, shard_index: int,
+                         num_shards: int, verify: bool) -> tuple[list[ShardRange], list[ShardRange]]:
+    """``(selected, pending)``: the shards of ``corpus`` that worker ``shard_index`` of
+    ``num_shards`` processes (:func:`select_shards`), and those of them whose ``kind`` output is
+    not current for the passages they hold now (:func:`_pending` on ``content_sha256``)."""
+    index = store.load_or_index(corpus, shard_size=shard_size)
+    mine = set(select_shards([s.index for s in index.shards], shard_index=shard_index, num_shards=num_shards))
+    selected = [s for s in index.shards if s.index in mine]
+    pending = _pending(store, kind, selected, verify=verify, key="content_sha256", expected=lambda s: s.content_sha256)
+    return selected, pending
 
 
 def run_once(store: ShardStore, kind: str, index: int, *, n: int, key: str, expected: str, verify: bool,

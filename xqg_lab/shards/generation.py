@@ -10,8 +10,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._common import _Factory, _pending, _summary, run_once
-from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard, select_shards
+from ._common import _Factory, _corpus_shards_to_do, _summary, run_once
+from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
 from .store import ShardStore
 
 if TYPE_CHECKING:
@@ -126,11 +126,9 @@ def generate_query_shards(
         "queries",
         {"shard_size": shard_size, "langs": list(langs), "n_per_lang": int(n_per_lang), "seed": int(seed)},
     )
-    index = store.load_or_index(corpus, shard_size=shard_size)
-    mine = set(select_shards([s.index for s in index.shards], shard_index=shard_index, num_shards=num_shards))
-    selected = [s for s in index.shards if s.index in mine]
-    pending = _pending(store, "queries", selected, verify=verify, key="content_sha256",
-                       expected=lambda s: s.content_sha256)
+    selected, pending = _corpus_shards_to_do(
+        store, corpus, "queries", shard_size=shard_size, shard_index=shard_index, num_shards=num_shards, verify=verify
+    )
     todo = {s.index for s in pending}
     factory = _Factory(
         GenerationShardWorker,

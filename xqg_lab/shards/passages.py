@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import _Factory, _pending, _settings_of, _summary, build_encoder, run_once
-from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard, select_shards
+from ._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_once
+from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
 from .store import ShardStore, StorageDtype
 
 if TYPE_CHECKING:
@@ -122,11 +122,9 @@ def encode_passage_shards(
         "passages",
         {"shard_size": shard_size, "dtype": dtype.value, "encoder": _settings_of(encoder, "passage")},
     )
-    index = store.load_or_index(corpus, shard_size=shard_size)
-    mine = set(select_shards([s.index for s in index.shards], shard_index=shard_index, num_shards=num_shards))
-    selected = [s for s in index.shards if s.index in mine]
-    pending = _pending(store, "passages", selected, verify=verify, key="content_sha256",
-                       expected=lambda s: s.content_sha256)
+    selected, pending = _corpus_shards_to_do(
+        store, corpus, "passages", shard_size=shard_size, shard_index=shard_index, num_shards=num_shards, verify=verify
+    )
     todo = {s.index for s in pending}
     skipped = [s.index for s in selected if s.index not in todo]
     factory = _Factory(PassageShardWorker, (str(store.root), str(corpus), encoder), {"dtype": dtype.value, "verify": verify})
