@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .alignment import Measure, alignment_report
-from .alignment._base import check_choice
+from .errors import check_choice
 from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, subsample_pairs
 
 if TYPE_CHECKING:

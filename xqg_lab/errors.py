@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from os import PathLike
+from typing import Any
 
 
 class DataFormatError(ValueError):
@@ -48,3 +49,14 @@ class Choice(str, Enum):
     def error(cls, value) -> ValueError:
         """The exception :meth:`parse` raises for the invalid ``value``."""
         return ValueError(f"{cls.label()} must be one of {cls.valid()}; got {value!r}")
+
+
+def check_choice(enum_cls: type[Enum], value: Any, name: str) -> Any:
+    """``enum_cls(value)``, or a ``ValueError`` saying ``expected <name> to be one of ...,
+    found ...`` with the valid values taken from the enum itself (for enums whose message
+    names the option per call site)."""
+    try:
+        return enum_cls(value)
+    except ValueError:
+        valid = ", ".join(repr(m.value) for m in enum_cls)
+        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .alignment._base import check_choice
+from .errors import check_choice
 from .encode.presets import Role, passage_text
 
 if TYPE_CHECKING:

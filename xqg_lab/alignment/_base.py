@@ -227,10 +227,3 @@ def upper_block_pairs(n: int, batch_size: int):
             yield I, J
 
 
-def check_choice(enum_cls, value: Any, name: str):
-    """Parse a str-valued enum member; the error lists the valid values from the enum itself."""
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None

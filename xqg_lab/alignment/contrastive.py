@@ -23,9 +23,9 @@ from enum import Enum
 
 import numpy as np
 
+from ..errors import check_choice
 from ._base import (
     Estimate,
-    check_choice,
     check_options,
     check_pair,
     check_positive_int,

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from ._base import Estimate, check_choice
+from ..errors import check_choice
+from ._base import Estimate
 from .cka import linear_cka
 from .contrastive import bitext_accuracy, infonce_bound
 from .gaussian import gaussian_mi

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.checksums import file_sha256
+from xqg_lab.errors import check_choice
 from xqg_lab.generate.base import (
     Dtype,
     Generator,
-    check_choice,
     check_langs,
     check_n,
     check_passages,

@@ -138,15 +138,6 @@ class Dtype(str, Enum):
     BFLOAT16 = "bfloat16"
 
 
-def check_choice(enum_cls: type[Enum], value: Any, name: str) -> Any:
-    """``enum_cls(value)``, or a ``ValueError`` listing the valid values."""
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"expected {name} to be one of {valid}, found {value!r}") from None
-
-
 # -- the interface --------------------------------------------------------------------------
 
 
