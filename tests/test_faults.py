@@ -200,17 +200,19 @@ def child_main(argv: list[str]) -> None:
         print("ready", flush=True)
 
     step, folder, *args = argv
-    STEPS[step](Path(folder), *args, pause=PAUSE, ready=ready)
+    pause = float(os.environ.get("XQG_TEST_PAUSE", PAUSE))
+    STEPS[step](Path(folder), *args, pause=pause, ready=ready)
 
 
 CHILD = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import test_faults; test_faults.child_main(sys.argv[1:])"
 
 
-def start_child(*args: str) -> subprocess.Popen:
-    """A child running :func:`child_main`, in its own process group; returns once it is ready."""
+def start_child(*args: str, pause: float = PAUSE) -> subprocess.Popen:
+    """A child running :func:`child_main`, in its own process group, waiting ``pause`` seconds
+    before each unit of work; returns once it is ready."""
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1", "XQG_TEST_PAUSE": str(pause)},
     )
     if proc.stdout.readline() != b"ready\n":
         proc.wait()
@@ -431,7 +433,8 @@ def test_a_second_process_is_refused_while_a_query_store_is_written(kill_inputs,
     from xqg_lab.generate.store import generate_store
 
     args, references = kill_inputs
-    proc = start_child("generate", str(tmp_path / "store"), *args["generate"])
+    # One second per shard: the child holds the lock for several seconds, even on a busy machine.
+    proc = start_child("generate", str(tmp_path / "store"), *args["generate"], pause=1.0)
     try:
         while not (tmp_path / "store" / "shards").is_dir():  # made once the child holds the lock
             time.sleep(0.01)
