@@ -81,3 +81,18 @@ def test_index_links_each_section_with_its_figures_tables_and_the_manifest(tiny_
     assert '<img src="retrieval_by_lang.png"' in index and 'href="retrieval_by_lang.svg"' in index
     assert 'href="retrieval_by_lang.csv"' in index and 'href="manifest.json"' in index
     assert "every cached artifact was reused" not in index  # this run filled an empty cache
+
+
+def test_relative_mirror_and_cache_paths_are_resolved_before_notebooks_change_folder(
+    tiny_beir, tiny_bert_dir, tmp_path, monkeypatch
+):
+    # The README says `export XQG_LAB_MIRROR=../shared/data`; notebooks run inside the run folder.
+    (tmp_path / "mirror").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XQG_LAB_MIRROR", "mirror")
+    monkeypatch.setenv("XQG_LAB_CACHE", "cache")
+    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir="reports", progress_bar=False)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["mirror"] == str(tmp_path / "mirror")
+    assert manifest["cache"]["root"] == str(tmp_path / "cache") and manifest["cache"]["files_written"] > 0
+    assert not (run_dir / "cache").exists()  # not a second cache inside the run folder

@@ -141,6 +141,9 @@ def run_config(
         stale.unlink()
     if config.mirror:
         os.environ["XQG_LAB_MIRROR"] = config.mirror
+    for var in ("XQG_LAB_MIRROR", "XQG_LAB_CACHE"):  # notebooks run in the run folder: relative paths would move
+        if os.environ.get(var):
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
     manifest = {
         "run": config.run,
         "title": config.title,
