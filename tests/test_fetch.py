@@ -64,7 +64,10 @@ def test_registry_lists_every_pinned_file():
     assert len(groups["tatoeba"]) == 2 * 112
     assert len(groups["nltk"]) == 4
     assert reg["mkqa.full"].sha256 == MKQA_FULL_SHA256
-    assert reg["mkqa.full"].url == "https://github.com/apple/ml-mkqa/raw/main/dataset/mkqa.jsonl.gz"
+    assert reg["mkqa.full"].url == (
+        "https://github.com/apple/ml-mkqa/raw/94ed242c7b8b97e72ba6ada6615362955d1b2d1e/dataset/mkqa.jsonl.gz"
+    )
+    assert reg["dpr.psgs_w100"].sha256 == "c39b020c855a2b5c25ffef3abe4a3b6f9b829ad7dbc14ec3d163d34d7c53ea8d"
     for entry in reg.values():
         assert entry.sha256 is not None and re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry
         assert not entry.mirror_path.startswith("/")

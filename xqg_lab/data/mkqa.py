@@ -149,3 +149,74 @@ def _resolve(source: str | os.PathLike[str]) -> Path:
             )
         return path
     raise TypeError(f"source must be 'full', 'sample' or a path, found {type(source).__name__}")
+
+
+MKQA_ANSWER_TYPES = (
+    "entity", "long_answer", "unanswerable", "date", "number", "number_with_unit", "short_phrase", "binary",
+)  # fmt: skip
+"""MKQA's answer types (Longpre et al., 2021, section 3)."""
+
+UNSCORED_ANSWER_TYPES = ("unanswerable", "long_answer", "binary")
+"""Answer types left out of retrieval scoring, as FlagEmbedding's MKQA evaluation (BGE-M3,
+``research/C_MTEB/MKQA/README.md``: "We filter questions which types are unanswerable, binary
+and long-answer. Finally we get 6,619 questions for every language"): no answer string to find
+(unanswerable, long answers) or one that any passage with "yes"/"no" would match (binary)."""
+
+MKQA_QA_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "answer_types", "scored")
+
+
+def load_mkqa_qa(
+    source: str | os.PathLike[str] = "full",
+    *,
+    langs: Iterable[str] | str | None = None,
+    answer_lang: str = "en",
+) -> pd.DataFrame:
+    """MKQA queries with the answers to look for in English passages (retrieval evaluation).
+
+    Every language's query of a question is scored against the answers of ``answer_lang``
+    (English: the passages searched are English Wikipedia), each answer's ``text`` and
+    ``aliases``. Answer entries of :data:`UNSCORED_ANSWER_TYPES` are dropped; a question with no
+    answer left is kept with ``scored=False`` (counted, never scored). Dates and numbers are
+    matched as the strings MKQA gives (its aliases carry the usual spellings, e.g.
+    ``"18 May 2017"``, ``"2017-05-18"``); there is no numeric normalisation.
+
+    Parameters
+    ----------
+    source : ``"full"``, ``"sample"`` or a path, as :func:`load_mkqa`.
+    langs : the query languages (None: all 26 of :data:`MKQA_LANGS`).
+    answer_lang : the language whose answers are matched (default ``"en"``).
+
+    Returns
+    -------
+    DataFrame
+        ``query_id`` (``"<example_id>-<lang>"``), ``question_id``, ``lang``, ``text``,
+        ``answers`` (list[str], the kept answers and aliases of ``answer_lang``, in order, without
+        duplicates), ``answer_types`` (list[str], the types of ``answer_lang``'s entries, all of
+        them), ``scored`` (bool); sorted by ``query_id``.
+    """
+    import pandas as pd
+
+    selected = check_langs(langs, MKQA_LANGS, what="MKQA language")
+    answer_lang = check_langs([answer_lang], MKQA_LANGS, what="MKQA answer language")[0]
+    path = _resolve(source)
+    rows: list[tuple[Any, ...]] = []
+    seen: dict[str, int] = {}
+    for line, obj in iter_jsonl(path):
+        example_id = require_id(obj, "example_id", path=path, line=line)
+        check_new_id(seen, example_id, line, what="example_id", path=path)
+        queries = require(obj, "queries", dict, path=path, line=line)
+        answers = require(obj, "answers", dict, path=path, line=line)
+        entries = _get(answers, answer_lang, "answers", path, line)
+        _, types = _answers(entries, lang=answer_lang, path=path, line=line)
+        kept = [e for e in entries if e["type"] not in UNSCORED_ANSWER_TYPES]
+        texts, _ = _answers(kept, lang=answer_lang, path=path, line=line)
+        texts = [t for t in texts if t.strip()]
+        for lang in selected:
+            text = _get(queries, lang, "queries", path, line)
+            if not isinstance(text, str) or not text.strip():
+                raise DataFormatError(
+                    path, line, f"empty or non-string queries[{lang!r}] for example {example_id}; expected non-empty text"
+                )
+            rows.append((f"{example_id}-{lang}", example_id, lang, text, list(texts), list(types), bool(texts)))
+    frame = pd.DataFrame(rows, columns=list(MKQA_QA_COLUMNS))
+    return frame.sort_values("query_id", ignore_index=True)
