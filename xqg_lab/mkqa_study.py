@@ -497,9 +497,11 @@ def alignment_table(embeddings: Mapping[tuple[str, str, float], tuple[np.ndarray
 
 
 def alpha_curve(alignment: pd.DataFrame, *, measure: str = "infonce_bound") -> pd.DataFrame:
-    """``condition, alpha, lang, value, ci_low, ci_high, n`` of ``measure`` on passage pairs."""
+    """``encoder, condition, alpha, lang, value, ci_low, ci_high, n`` of ``measure`` on passage pairs
+    (α = 0 is the plain passage ``p`` of each encoder)."""
     head = alignment[(alignment["pair_kind"] == "passage") & (alignment["name"] == measure)]
-    return head[["condition", "alpha", "lang", "value", "ci_low", "ci_high", "n"]].reset_index(drop=True)
+    head = head.assign(encoder=head["condition"].str.replace(" + xQG", "", regex=False))
+    return head[["encoder", "condition", "alpha", "lang", "value", "ci_low", "ci_high", "n"]].reset_index(drop=True)
 
 
 def _paired_gain(a: np.ndarray, b: np.ndarray, *, n_bootstrap: int, seed: int, confidence: float = 0.95):

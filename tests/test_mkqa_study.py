@@ -1,0 +1,171 @@
+"""The MKQA study: its pieces on hand-checkable inputs, and configs/mkqa_study.yaml end to end
+offline (mirrored 6-example MKQA sample, a stand-in DPR corpus built here, the embedded encoder,
+a tiny random mT5 generator), every notebook through papermill."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _mkqa_standin import ANSWERING, PASSAGES, write_corpus  # noqa: E402
+
+from xqg_lab.data.mkqa import load_mkqa_qa  # noqa: E402
+from xqg_lab.metrics.has_answer import has_answer  # noqa: E402
+from xqg_lab.mkqa_study import (  # noqa: E402
+    MKQAStudyConfig,
+    augmented_search,
+    candidate_pool,
+    gold_passages,
+    headline_table,
+    infonce_terms,
+    recall_table,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_load_mkqa_qa_scores_only_questions_with_answer_strings():
+    qa = load_mkqa_qa("sample", langs=["en", "ja"])
+    en = qa[qa["lang"] == "en"].set_index("question_id")
+    assert len(en) == 6
+    # 3 answerable (entity, entity, date); unanswerable x2 and long_answer are not scored
+    assert sorted(en.index[en["scored"]]) == sorted(ANSWERING)
+    assert en.loc["7631360939705650347", "answers"] == ["Ridley Scott", "Sir Ridley Scott"]
+    assert "Hafthor Julius Bjornsson" in en.loc["-7449157003522518870", "answers"]
+    # every language is scored against the English answers
+    ja = qa[qa["lang"] == "ja"].set_index("question_id")
+    assert ja.loc["7631360939705650347", "answers"] == ["Ridley Scott", "Sir Ridley Scott"]
+
+
+def test_standin_corpus_answers_are_as_built():
+    qa = load_mkqa_qa("sample", langs=["en"]).set_index("question_id")
+    for qid, expected in ANSWERING.items():
+        found = {pid for pid, text, _ in PASSAGES if has_answer(qa.loc[qid, "answers"], text)}
+        assert found == expected, qid
+
+
+def test_gold_passage_is_best_ranked_answer_bearing_passage():
+    questions = pd.DataFrame({"question_id": ["a", "b", "c"], "scored": [True, True, False]})
+    rows = np.array([[5, 7, 9], [1, 2, 3], [4, 5, 6]])
+    scores = np.array([[0.9, 0.8, 0.7], [0.5, 0.4, 0.3], [0.9, 0.8, 0.7]])
+    hits = np.array([[False, True, True], [False, False, False], [True, True, True]])
+    passages = pd.DataFrame({"row": [1, 2, 3, 4, 5, 6, 7, 9], "doc_id": list("abcdefgh")})
+    gold = gold_passages(questions, rows, scores, hits, passages, method="m")
+    assert gold.to_dict("records") == [
+        {"question_id": "a", "row": 7, "doc_id": "g", "rank": 2, "score": 0.8, "method": "m"}
+    ]  # b has no answer-bearing passage, c is not scored
+    pool = candidate_pool(gold, {"zs": rows}, pool_k=1)
+    np.testing.assert_array_equal(pool, [1, 4, 5, 7])
+
+
+def test_augmented_search_matches_full_search_with_p_prime_equal_p_outside_pool():
+    rng = np.random.default_rng(0)
+    P, Q = rng.normal(size=(30, 8)).astype(np.float32), rng.normal(size=(5, 8)).astype(np.float32)
+    pool = np.array([2, 5, 11, 17])
+    S = rng.normal(size=(len(pool), 8)).astype(np.float32) * 3
+    alpha = 0.4
+    full = P.copy()
+    full[pool] = (1 - alpha) * P[pool] + alpha * S
+    expected = np.argsort(-(Q @ full.T), axis=1)[:, :6]
+    order = np.argsort(-(Q @ P.T), axis=1)[:, :12]
+    plain = (np.take_along_axis(Q @ P.T, order, 1), order)
+    _, rows = augmented_search(Q, plain, pool, P[pool], S, alpha=alpha, k=6, n_passages=30)
+    np.testing.assert_array_equal(rows, expected)
+
+
+def test_infonce_terms_mean_is_the_library_bound():
+    from xqg_lab.alignment.contrastive import infonce_bound
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 6))
+    Y = X + 0.5 * rng.normal(size=(40, 6))
+    for similarity in ("cosine", "dot"):
+        ours = infonce_terms(X, Y, similarity=similarity).mean()
+        assert ours == pytest.approx(infonce_bound(X, Y, similarity=similarity, n_bootstrap=0).value, abs=1e-9)
+
+
+def test_headline_gain_is_paired_difference_with_interval():
+    langs = np.array(["de"] * 50 + ["ja"] * 50)
+    base = np.linspace(0, 1, 100)
+    terms = {("passage", "zero-shot"): (langs, base), ("passage", "zero-shot + xQG"): (langs, base + 0.25),
+             ("passage", "fine-tuned"): (langs, base), ("passage", "fine-tuned + xQG"): (langs, base),
+             ("query", "zero-shot"): (langs, base), ("query", "fine-tuned"): (langs, base - 0.1)}  # fmt: skip
+    table = headline_table(terms, n_bootstrap=200, seed=0).set_index("lang")
+    assert table.loc["de", "xQG (passage pairs)"] == pytest.approx(0.25)
+    assert table.loc["de", "xQG (passage pairs) CI"] == "[+0.250, +0.250]"
+    assert table.loc["ja", "fine-tuning (query pairs)"] == pytest.approx(-0.1)
+    assert table.loc["ja", "n"] == 50
+
+
+def test_recall_table_averages_languages_unweighted():
+    per_query = pd.DataFrame({"query_id": list("abcd"), "lang": ["de", "de", "de", "ja"],
+                              "R@1": [1.0, 0.0, 0.0, 1.0]})  # fmt: skip
+    table = recall_table({"zero-shot": per_query}).set_index("lang")
+    assert table.loc["de", "R@1"] == pytest.approx(100 / 3)
+    assert table.loc["avg", "R@1"] == pytest.approx((100 / 3 + 100) / 2)
+    assert table.loc["avg", "n_scored"] == 4
+
+
+def test_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="ks in 1..depth"):
+        MKQAStudyConfig(ks=(20, 200), depth=100)
+    with pytest.raises(ValueError, match="unknown key 'alpah'"):
+        MKQAStudyConfig.from_parameters(alpah=0.1)
+
+
+@pytest.mark.slow
+def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
+    """configs/mkqa_study.yaml with its parameters pointed at the offline stand-ins."""
+    from xqg_lab.config import RunConfig, load_config
+    from xqg_lab.runner import run_config
+
+    corpus = write_corpus(tmp_path)
+    shipped = load_config(REPO / "configs" / "mkqa_study.yaml")
+    offline = {
+        "mkqa": "sample", "corpus": str(corpus), "langs": ["en", "de", "ja"],
+        "encoder": "embedded:multilingual-e5-small", "batch_size": 16, "fp16": False, "device": "cpu",
+        "ks": [1, 3], "depth": 8, "shard_size": 3, "dtype": "float32", "work_dir": str(tmp_path / "work"),
+    }  # fmt: skip
+    study = {
+        "training": {"model_name_or_path": "embedded:multilingual-e5-small", "data": {"source": "xquad", "seed": 13},
+                     "preset": "e5", "batch_size": 4, "max_steps": 1, "passage_max_length": 64,
+                     "freeze_embeddings": True, "precision": "fp32", "seed": 13},
+        "generator_model": str(tiny_mt5_dir), "generator_settings": {"batch_size": 8},
+        "xqg_langs": ["ja", "de"], "n_per_lang": 2, "alpha": 0.3, "alphas": [0.0, 0.3], "pool_k": 2,
+        "measures": ["infonce_bound", "bitext_accuracy"], "n_bootstrap": 50,
+    }  # fmt: skip
+    steps = []
+    for step in shipped.notebooks:
+        params = {**step.parameters, **offline, **(study if step.notebook == "mkqa_study" else {})}
+        steps.append({"notebook": step.notebook, "parameters": params})
+    config = RunConfig.from_dict({"run": "mkqa-offline", "notebooks": steps})
+    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "ok"]
+    recall = pd.read_csv(run_dir / "mkqa_retrieval_recall.csv")
+    assert set(recall["lang"]) == {"en", "de", "ja", "avg"}
+    assert (recall.loc[recall["lang"] != "avg", "n_scored"] == 3).all()
+    # Hafþór's question has no answer-bearing passage: nobody reaches 100% at any depth
+    assert (recall["R@3"] <= 100 * 2 / 3 + 1e-9).all()
+    gold = pd.read_csv(run_dir / "mkqa_study_gold_passages.csv", dtype={"question_id": str, "doc_id": str})
+    expected = {q: next(iter(p)) for q, p in ANSWERING.items() if p}
+    assert dict(zip(gold["question_id"], gold["doc_id"])) == expected
+    generated = pd.read_csv(run_dir / "mkqa_study_generated_queries.csv", dtype={"doc_id": str})
+    counts = generated.groupby(["doc_id", "lang"]).size()
+    assert (counts == 2).all() and set(generated["lang"]) == {"ja", "de"}
+    study_recall = pd.read_csv(run_dir / "mkqa_study_recall.csv")
+    assert set(study_recall["condition"]) == {"zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG"}
+    headline = pd.read_csv(run_dir / "mkqa_study_headline.csv")
+    assert set(headline["lang"]) == {"de", "ja"} and (headline["n"] == 2).all()
+    assert headline["xQG (passage pairs)"].abs().gt(0).all()  # p' differs from p
+    alignment = pd.read_csv(run_dir / "mkqa_study_alignment.csv")
+    assert set(alignment["pair_kind"]) == {"query", "passage"}
+    assert set(alignment.loc[alignment["pair_kind"] == "passage", "alpha"]) == {0.0, 0.3}
+    for chart in ("mkqa_retrieval_recall", "mkqa_study_recall", "mkqa_study_alpha"):
+        assert (run_dir / f"{chart}.png").is_file()
+    assert "psgs" in (run_dir / "mkqa_study_data.md").read_text() or "standin" in (run_dir / "mkqa_study_data.md").read_text()
