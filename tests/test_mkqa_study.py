@@ -58,8 +58,8 @@ def test_gold_passage_is_best_ranked_answer_bearing_passage():
     assert gold.to_dict("records") == [
         {"question_id": "a", "row": 7, "doc_id": "g", "rank": 2, "score": 0.8, "method": "m"}
     ]  # b has no answer-bearing passage, c is not scored
-    pool = candidate_pool(gold, {"zs": rows}, pool_k=1)
-    np.testing.assert_array_equal(pool, [1, 4, 5, 7])
+    pool = candidate_pool({"zs": rows, "ft": np.array([[9, -1, 1], [-1, 2, 2], [4, 4, 4]])}, pool_k=2)
+    np.testing.assert_array_equal(pool, [1, 2, 4, 5, 7, 9])  # top 2 of each query and encoder, -1 dropped
 
 
 def test_augmented_search_matches_full_search_with_p_prime_equal_p_outside_pool():
@@ -73,8 +73,9 @@ def test_augmented_search_matches_full_search_with_p_prime_equal_p_outside_pool(
     expected = np.argsort(-(Q @ full.T), axis=1)[:, :6]
     order = np.argsort(-(Q @ P.T), axis=1)[:, :12]
     plain = (np.take_along_axis(Q @ P.T, order, 1), order)
-    _, rows = augmented_search(Q, plain, pool, P[pool], S, alpha=alpha, k=6, n_passages=30)
-    np.testing.assert_array_equal(rows, expected)
+    for chunk_size in (2, 100):
+        _, rows = augmented_search(Q, plain, pool, P[pool], S, alpha=alpha, k=6, n_passages=30, chunk_size=chunk_size)
+        np.testing.assert_array_equal(rows, expected)
 
 
 def test_infonce_terms_mean_is_the_library_bound():
@@ -99,6 +100,37 @@ def test_headline_gain_is_paired_difference_with_interval():
     assert table.loc["de", "xQG (passage pairs) CI"] == "[+0.250, +0.250]"
     assert table.loc["ja", "fine-tuning (query pairs)"] == pytest.approx(-0.1)
     assert table.loc["ja", "n"] == 50
+
+
+class _FlakyGenerator:
+    """Empty output for passage "b" in "ja" on the first seed only."""
+
+    def generate(self, passages, *, langs, n_per_lang, seed=0, progress=False):
+        rows = [(d, lang, i, "" if (d == "b" and lang == "ja" and seed == 0 and i == 0) else f"{d} {lang} {i} {seed}")
+                for d in passages["doc_id"] for lang in langs for i in range(n_per_lang)]  # fmt: skip
+        return pd.DataFrame(rows, columns=["doc_id", "lang", "sample", "text"])
+
+
+def test_generate_equal_regenerates_empty_outputs_to_equal_counts():
+    from xqg_lab.mkqa_study import generate_equal
+
+    passages = pd.DataFrame({"doc_id": ["a", "b"], "title": ["", ""], "text": ["x", "y"]})
+    out = generate_equal(_FlakyGenerator(), passages, langs=["ja", "de"], n_per_lang=2, seed=0)
+    assert (out.groupby(["doc_id", "lang"]).size() == 2).all() and len(out) == 8
+    assert out[(out["doc_id"] == "b") & (out["lang"] == "ja")]["text"].tolist() == ["b ja 1 0", "b ja 0 1"]
+    with pytest.raises(ValueError, match="after 1 attempts"):
+        generate_equal(_FlakyGenerator(), passages, langs=["ja"], n_per_lang=2, seed=0, max_attempts=1)
+
+
+def test_hits_matrix_matches_each_language_against_english_answers():
+    from xqg_lab.mkqa_study import hits_matrix
+
+    questions = pd.DataFrame({"question_id": ["q", "q", "r"], "answers": [["Ridley Scott"], ["Ridley Scott"], []]})
+    texts = {0: "directed by Ridley Scott", 1: "Scotts of Ridley", 2: "nothing"}
+    rows = np.array([[1, 0, -1], [2, 1, 0], [0, 1, 2]])
+    np.testing.assert_array_equal(
+        hits_matrix(questions, rows, texts), [[False, True, False], [False, False, True], [False, False, False]]
+    )
 
 
 def test_recall_table_averages_languages_unweighted():
@@ -169,3 +201,28 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     for chart in ("mkqa_retrieval_recall", "mkqa_study_recall", "mkqa_study_alpha"):
         assert (run_dir / f"{chart}.png").is_file()
     assert "psgs" in (run_dir / "mkqa_study_data.md").read_text() or "standin" in (run_dir / "mkqa_study_data.md").read_text()
+
+
+class _Shards:
+    def __init__(self, shards):
+        self.shards = shards
+
+    def iter_passage_embeddings(self):
+        return iter(self.shards)
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+        not __import__("torch").cuda.is_available(), reason="needs CUDA"))],
+)  # fmt: skip
+def test_search_store_equals_flat_search_over_concatenated_shards(device):
+    from xqg_lab.index import search
+    from xqg_lab.mkqa_study import search_store
+
+    rng = np.random.default_rng(3)
+    shards = [rng.normal(size=(n, 16)).astype(np.float32) for n in (7, 0, 5, 9)]
+    q = rng.normal(size=(6, 16)).astype(np.float32)
+    scores, rows = search_store(_Shards(shards), q, k=4, device=device)
+    ref_scores, ref_rows = search(q, np.concatenate(shards), k=4)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5)

@@ -16,11 +16,13 @@ The pieces, in the order the notebooks (``mkqa_retrieval``, ``mkqa_study``) call
    English query (zero-shot encoder) that contains an answer, with its rank, score and how it
    was chosen; questions without one in the top ``depth`` have no gold passage.
 3. **xQG** (:func:`generate_equal`): ``n_per_lang`` generated queries per language for every
-   passage of the pool -- the gold passages, plus (``pool_k > 0``) the union of the top
-   ``pool_k`` passages of every language and both encoders, so that retrieval with augmented
-   passages is a fair search; equal counts are enforced (the paper's sum assumes them).
+   gold passage (for the alignment) and every passage of the retrieval pool -- the union of the
+   plain top ``pool_k`` of every query (all languages, both encoders); equal counts are enforced
+   (the paper's sum assumes them).
 4. **Four conditions** (zero-shot / fine-tuned encoder x without / with xQG): retrieval per
-   language (:func:`augmented_search`: exact, passages outside the pool keep ``p' = p``) and
+   language (:func:`augmented_search`: exact; the pool passages are augmented, every other
+   passage keeps ``p' = p``; gold passages are *not* augmented for retrieval unless they are in
+   the pool, since choosing them used the answers -- augmenting them would leak the labels) and
    alignment on two pair kinds (:func:`pair_views`): English query <-> target query (what
    fine-tuning can change; xQG leaves every query vector as it is, so its gain there is 0 by
    construction) and English gold passage ``p`` or ``p'`` <-> target query (what xQG changes).
@@ -94,7 +96,9 @@ class MKQAStudyConfig:
         :data:`xqg_lab.generate.GENERATORS` and its constructor settings).
     xqg_langs, n_per_lang : languages and queries per language generated for each pool passage.
     alpha, alphas, rule : fusion weight of the "+ xQG" conditions, the α curve, ``"sum"``/``"mean"``.
-    ks, depth, pool_k : recall cut-offs, retrieval depth, candidates per query added to the pool.
+    ks, depth : recall cut-offs and retrieval depth.
+    pool_k : plain top-``pool_k`` of every query and encoder augmented for the '+ xQG' retrieval
+        (:func:`run_study` needs at least 1; 0 suits a retrieval-only run).
     shard_size, dtype, scale : corpus shard stores (:mod:`xqg_lab.shards`, local or Ray).
     work_dir : stores, generated queries and decompressed corpus (reused by re-runs).
     max_questions : keep the first N answerable questions (0: all).
@@ -118,7 +122,7 @@ class MKQAStudyConfig:
     rule: str = "sum"
     ks: tuple[int, ...] = (20, 100)
     depth: int = 100
-    pool_k: int = 20
+    pool_k: int = 10
     shard_size: int = 1_000_000
     dtype: str = "float16"
     scale: ScaleConfig = ScaleConfig()
@@ -215,11 +219,50 @@ def encode_corpus(config: MKQAStudyConfig, corpus: Path, model_name_or_path: str
     return ShardStore(folder)
 
 
-def search_store(store, query_vectors: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` over a shard store: ``(scores, rows)``, each ``(n_queries, k)``; rows global."""
-    from .scale.search import search_sharded
+def search_store(store, query_vectors: np.ndarray, *, k: int, device: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` over a shard store: ``(scores, rows)``, each ``(n_queries, k)``; rows global.
 
-    return search_sharded(query_vectors, store.iter_passage_embeddings(), k=k)
+    ``device``: ``""`` uses CUDA when torch sees it, else FAISS on the CPU; ``"cpu"`` forces FAISS.
+    On CUDA each shard is multiplied in float32 (TF32 off) and merged with the same running
+    top-``k`` (:class:`xqg_lab.scale.search.TopK`), so both paths return the same ranking up to
+    float32 rounding; at MKQA scale (260k queries x 21M passages) this is minutes on one GPU
+    instead of CPU-days.
+    """
+    from .scale.search import TopK, search_sharded
+
+    device = device or ("cuda" if _cuda_available() else "cpu")
+    if device == "cpu":
+        return search_sharded(query_vectors, store.iter_passage_embeddings(), k=k)
+    import torch
+
+    q = torch.as_tensor(np.asarray(query_vectors, dtype=np.float32), device=device)
+    top = TopK(len(q), k=k)
+    offset = 0
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for shard in store.iter_passage_embeddings():
+            p = torch.as_tensor(np.asarray(shard, dtype=np.float32), device=device)
+            if len(p):
+                width = min(k, len(p))
+                scores = np.empty((len(q), width), dtype=np.float32)
+                rows = np.empty((len(q), width), dtype=np.int64)
+                for start in range(0, len(q), 4096):
+                    s, i = torch.topk(q[start : start + 4096] @ p.T, width, dim=1)
+                    scores[start : start + len(s)], rows[start : start + len(s)] = s.cpu().numpy(), i.cpu().numpy()
+                top.push(scores, rows + offset)
+            offset += len(p)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return top.scores_, top.indices_
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return torch.cuda.is_available()
 
 
 def passage_rows(store, corpus: Path, rows: np.ndarray) -> pd.DataFrame:
@@ -266,14 +309,22 @@ def passage_vectors(store, rows: np.ndarray) -> np.ndarray:
 
 
 def hits_matrix(questions: pd.DataFrame, rows: np.ndarray, texts: Mapping[int, str]) -> np.ndarray:
-    """bool ``(n_questions, depth)``: DPR ``has_answer`` of each retrieved passage (text only)."""
+    """bool ``(n_questions, depth)``: DPR ``has_answer`` of each retrieved passage (text only).
+
+    The languages of one MKQA question share its (English) answers, so each distinct passage
+    retrieved for a question is matched once, whichever languages retrieved it.
+    """
     from .metrics.has_answer import answer_hits
 
     out = np.zeros(rows.shape, dtype=bool)
-    for i, answers in enumerate(questions["answers"]):
-        if len(answers):
-            valid = rows[i] >= 0
-            out[i, valid] = answer_hits(answers, [texts[int(r)] for r in rows[i, valid]])
+    for _, positions in questions.groupby("question_id", sort=False).indices.items():
+        answers = questions["answers"].iat[positions[0]]
+        if not len(answers):
+            continue
+        block = rows[positions]
+        unique = np.unique(block[block >= 0])
+        found = dict(zip(unique.tolist(), answer_hits(answers, [texts[int(r)] for r in unique])))
+        out[positions] = np.vectorize(lambda r: found.get(int(r), False), otypes=[bool])(block)
     return out
 
 
@@ -342,37 +393,52 @@ def gold_passages(questions_en: pd.DataFrame, rows: np.ndarray, scores: np.ndarr
     return pd.DataFrame(out, columns=["question_id", "row", "doc_id", "rank", "score", "method"])
 
 
-def candidate_pool(gold: pd.DataFrame, rows_by_encoder: Mapping[str, np.ndarray], *, pool_k: int) -> np.ndarray:
-    """Sorted unique global rows to augment: the gold passages plus the top ``pool_k`` rows of
-    every query under every encoder (``rows_by_encoder``: ``(n_queries, depth)`` arrays)."""
-    parts = [gold["row"].to_numpy(dtype=np.int64)]
-    if pool_k:
-        parts += [np.asarray(r)[:, :pool_k].ravel() for r in rows_by_encoder.values()]
-    pool = np.unique(np.concatenate(parts))
-    return pool[pool >= 0]
+def candidate_pool(rows_by_encoder: Mapping[str, np.ndarray], *, pool_k: int) -> np.ndarray:
+    """Sorted unique global rows of the retrieval pool: the plain top ``pool_k`` of every query
+    under every encoder (``rows_by_encoder``: ``(n_queries, depth)`` arrays; -1 slots dropped).
+    Chosen without looking at answers, so augmenting them cannot leak relevance labels."""
+    if not rows_by_encoder or not pool_k:
+        return np.empty(0, dtype=np.int64)
+    pool = np.unique(np.concatenate([np.asarray(r)[:, :pool_k].ravel() for r in rows_by_encoder.values()]))
+    return pool[pool >= 0].astype(np.int64)
 
 
 def generate_equal(generator, passages: pd.DataFrame, *, langs: Sequence[str], n_per_lang: int, seed: int,
-                   progress: bool = False) -> pd.DataFrame:
+                   max_attempts: int = 3, progress: bool = False) -> pd.DataFrame:
     """``doc_id, lang, sample, text``: exactly ``n_per_lang`` non-empty queries per passage and
     language (the sum rule of the paper assumes equal counts).
 
-    Raises ``ValueError`` naming passages with fewer (an empty or failed generation); extra
-    samples beyond ``n_per_lang`` are not expected from the generators and are refused too.
+    Empty outputs (a sampled generation can be empty) are dropped and the passages and languages
+    left short are generated again with seeds ``seed + 1, seed + 2, ...`` (up to ``max_attempts``
+    calls in all); the first ``n_per_lang`` non-empty queries are kept and numbered ``sample``
+    0..n-1. ``ValueError`` names the pairs still short after that.
     """
-    queries = generator.generate(passages[["doc_id", "title", "text"]], langs=list(langs), n_per_lang=n_per_lang,
-                                 seed=seed, progress=progress)  # fmt: skip
-    queries = queries[queries["text"].astype(str).str.strip() != ""]
-    counts = queries.groupby(["doc_id", "lang"]).size()
-    expected = len(passages) * len(langs)
-    bad = counts[counts != n_per_lang]
-    if len(counts) != expected or len(bad):
+    import pandas as pd
+
+    frame = passages[["doc_id", "title", "text"]].reset_index(drop=True)
+    kept = []
+    todo = {lang: frame for lang in langs}
+    for attempt in range(max_attempts):
+        for lang, subset in todo.items():
+            if len(subset):
+                out = generator.generate(subset, langs=[lang], n_per_lang=n_per_lang, seed=seed + attempt,
+                                         progress=progress)  # fmt: skip
+                kept.append(out[out["text"].astype(str).str.strip() != ""][["doc_id", "lang", "text"]])
+        queries = pd.concat(kept, ignore_index=True)
+        counts = queries.groupby(["doc_id", "lang"]).size()
+        todo = {lang: frame[counts.reindex([(d, lang) for d in frame["doc_id"]], fill_value=0).to_numpy() < n_per_lang]
+                for lang in langs}  # fmt: skip
+        if not any(len(t) for t in todo.values()):
+            break
+    short = {lang: t["doc_id"].head(3).tolist() for lang, t in todo.items() if len(t)}
+    if short:
         raise ValueError(
-            f"expected {n_per_lang} non-empty queries per passage and language ({expected} pairs), found "
-            f"{len(counts)} pairs with queries and {len(bad)} with another count, e.g. {bad.head(3).to_dict()}; "
-            "fix the generator settings (an empty output is dropped) or lower n_per_lang"
+            f"expected {n_per_lang} non-empty queries per passage and language, found fewer after {max_attempts} "
+            f"attempts for {sum(len(t) for t in todo.values())} pairs, e.g. {short}; fix the generator settings"
         )
-    return queries.reset_index(drop=True)
+    queries = queries.groupby(["doc_id", "lang"], sort=False).head(n_per_lang)
+    queries = queries.assign(sample=queries.groupby(["doc_id", "lang"]).cumcount())
+    return queries[["doc_id", "lang", "sample", "text"]].reset_index(drop=True)
 
 
 def pool_query_sums(queries: pd.DataFrame, doc_ids: Sequence[str], encoder, *, langs: Sequence[str],
@@ -389,21 +455,24 @@ def pool_query_sums(queries: pd.DataFrame, doc_ids: Sequence[str], encoder, *, l
 
 
 def augmented_search(query_vectors: np.ndarray, plain: tuple[np.ndarray, np.ndarray], pool_rows: np.ndarray,
-                     pool_p: np.ndarray, pool_s: np.ndarray, *, alpha: float, k: int,
-                     n_passages: int) -> tuple[np.ndarray, np.ndarray]:
+                     pool_p: np.ndarray, pool_s: np.ndarray, *, alpha: float, k: int, n_passages: int,
+                     chunk_size: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` with the pool passages augmented, ``p' = (1-α)·p + α·S``, and every other
     passage kept as ``p' = p`` (it received no query).
 
     ``plain`` is the plain search ``(scores, rows)`` of the same queries, ``depth`` deep. A
     passage outside the pool scores as in ``plain``, so its top-``k`` is exact when ``plain`` holds
     at least ``k`` passages outside the pool; otherwise ``ValueError`` asks for a larger depth.
+    Pool scores are computed ``chunk_size`` pool passages at a time and merged into a running
+    top-``k`` (memory ``O(n_queries · (k + chunk_size))``). Returns ``(scores, rows)``, each
+    ``(n_queries, k)``, rows global (``-1``: empty slot).
     """
     from .augment import check_alpha
+    from .scale.search import TopK
 
     alpha = check_alpha(alpha)
     q = np.asarray(query_vectors, dtype=np.float32)
-    fused = ((1 - alpha) * pool_p + alpha * pool_s).astype(np.float32)
-    pool_scores = q @ fused.T  # (n_q, n_pool)
+    pool_rows = np.asarray(pool_rows, dtype=np.int64)
     scores, rows = plain
     outside = ~np.isin(rows, pool_rows) & (rows >= 0)
     short = np.flatnonzero(outside.sum(axis=1) < min(k, n_passages - len(pool_rows)))
@@ -412,11 +481,15 @@ def augmented_search(query_vectors: np.ndarray, plain: tuple[np.ndarray, np.ndar
             f"{len(short)} queries have fewer than k={k} passages outside the augmented pool in their plain "
             "top-depth list, so the augmented top-k cannot be proven exact; raise depth"
         )
-    cand_scores = np.concatenate([np.where(outside, scores, -np.inf), pool_scores], axis=1)
-    cand_rows = np.concatenate([rows, np.broadcast_to(pool_rows, (len(q), len(pool_rows)))], axis=1)
-    k = min(k, cand_scores.shape[1])
-    top = np.argsort(-cand_scores, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(cand_scores, top, 1), np.take_along_axis(cand_rows, top, 1)
+    top = TopK(len(q), k=k).push(np.where(outside, scores, -np.inf), np.where(outside, rows, -1))
+    for start in range(0, len(pool_rows), chunk_size):
+        stop = start + chunk_size
+        fused = ((1 - alpha) * pool_p[start:stop] + alpha * pool_s[start:stop]).astype(np.float32)
+        block = q @ fused.T
+        keep = min(k, block.shape[1])
+        best = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
+        top.push(np.take_along_axis(block, best, 1), pool_rows[start:stop][best])
+    return top.scores_, top.indices_
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -567,8 +640,10 @@ def data_statement(config: MKQAStudyConfig, *, n_questions: int, n_scored: int, 
         f"- Gold passages: {n_gold} questions have one (best-ranked answer-bearing passage of the English query, "
         f"zero-shot encoder, top {config.depth}).",
         f"- xQG: {generator_label}, {config.n_per_lang} queries x {len(config.xqg_langs)} languages "
-        f"({', '.join(config.xqg_langs)}) for each of {n_pool} pool passages (gold + top {config.pool_k} of every "
-        f"query and encoder); rule {config.rule}, alpha {config.alpha}; other passages keep p' = p.",
+        f"({', '.join(config.xqg_langs)}) for each of {n_pool} passages (the gold passages and the union of the "
+        f"plain top {config.pool_k} of every query and encoder); rule {config.rule}, alpha {config.alpha}. Retrieval "
+        "'+ xQG' augments only that union (gold passages only when in it: no answer leakage); other passages keep "
+        "p' = p.\n",
         "- Alignment: query pairs (English <-> target query) change only with fine-tuning -- xQG leaves query "
         "vectors alone; passage pairs (English gold passage p or p' <-> target query) change with both.",
     ])
@@ -626,7 +701,7 @@ def _questions(config: MKQAStudyConfig) -> pd.DataFrame:
 
 def _retrieve(config, store, corpus, encoder, questions):
     vectors = encoder.encode_queries(questions["text"].tolist())
-    scores, rows = search_store(store, vectors, k=config.depth)
+    scores, rows = search_store(store, vectors, k=config.depth, device=config.device)
     texts = passage_rows(store, corpus, rows)
     per_query, hits = qa_retrieval(questions, rows, dict(zip(texts["row"].astype(int), texts["text"])), ks=config.ks)
     return vectors, (scores, rows), texts, per_query, hits
@@ -653,6 +728,8 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     """
     from .conditions import compare_grid
 
+    if config.pool_k < 1:
+        raise ValueError("expected pool_k >= 1 for the study (the candidates augmented for '+ xQG' retrieval), found 0")
     corpus = prepare_corpus(config.corpus, config.work_dir)
     questions = _questions(config)
     models = {"zero-shot": config.encoder, "fine-tuned": fine_tuned}
@@ -672,12 +749,14 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     import pandas as pd
 
     passages = pd.concat(texts).drop_duplicates("row").set_index("row")
-    pool = candidate_pool(gold, {n: p[1] for n, p in plain.items()}, pool_k=config.pool_k)
+    retrieval_pool = candidate_pool({n: p[1] for n, p in plain.items()}, pool_k=config.pool_k)
+    pool = np.union1d(retrieval_pool, gold["row"].to_numpy(dtype=np.int64))
+    in_retrieval = np.isin(pool, retrieval_pool)
     missing = np.setdiff1d(pool, passages.index.to_numpy())
     if len(missing):
         passages = pd.concat([passages, passages_frame(stores["zero-shot"], corpus, missing)])
     pool_passages = passages.loc[pool].reset_index()
-    path = Path(config.work_dir) / "generated" / f"pool-{config.n_per_lang}x{'-'.join(config.xqg_langs)}.parquet"
+    path = Path(config.work_dir) / "generated" / f"pool-{_generation_key(generator, config)}.parquet"
     generated = read_or_generate(path, lambda: generate_equal(
         generator, pool_passages, langs=config.xqg_langs, n_per_lang=config.n_per_lang, seed=config.seed,
         progress=show_progress))
@@ -689,7 +768,8 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
         pool_vectors[name] = passage_vectors(stores[name], pool)
         pool_sums[name] = pool_query_sums(generated, pool_passages["doc_id"].tolist(), encoders[name],
                                           langs=config.xqg_langs, rule=config.rule)  # fmt: skip
-        scores, rows = augmented_search(vectors[name], plain[name], pool, pool_vectors[name], pool_sums[name],
+        scores, rows = augmented_search(vectors[name], plain[name], pool[in_retrieval],
+                                        pool_vectors[name][in_retrieval], pool_sums[name][in_retrieval],
                                         alpha=config.alpha, k=config.depth, n_passages=n_passages)  # fmt: skip
         found = passages_frame(stores[name], corpus, np.setdiff1d(np.unique(rows), passages.index.to_numpy()))
         passages = pd.concat([passages, found]) if len(found) else passages
@@ -725,13 +805,23 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     headline = headline_table(terms, n_bootstrap=config.n_bootstrap, seed=config.seed)
     counts = {"questions": int(questions["question_id"].nunique()),
               "scored": int(questions.loc[questions["scored"], "question_id"].nunique()),
-              "gold": len(gold), "pool": len(pool), "passages": int(n_passages), "pairs": len(pairs)}  # fmt: skip
+              "gold": len(gold), "pool": len(pool), "retrieval_pool": len(retrieval_pool), "passages": int(n_passages), "pairs": len(pairs)}  # fmt: skip
     statement = data_statement(config, n_questions=counts["questions"], n_scored=counts["scored"],
                                n_gold=counts["gold"], n_pool=counts["pool"], n_passages=counts["passages"],
                                generator_label=generator_label, fine_tuned_label=fine_tuned_label)  # fmt: skip
     return StudyResult(recall=recall_table(per_query), per_query=per_query, comparisons=comparisons, gold=gold,
                        generated=generated, alignment=alignment, headline=headline, statement=statement,
                        counts=counts)  # fmt: skip
+
+
+def _generation_key(generator, config: MKQAStudyConfig) -> str:
+    """Content key of a generation: generator settings, languages, count and seed."""
+    import hashlib
+    import json
+
+    params = generator.params() if hasattr(generator, "params") else repr(generator)
+    spec = {"generator": params, "langs": list(config.xqg_langs), "n_per_lang": config.n_per_lang, "seed": config.seed}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _terms_by_lang(langs: np.ndarray, X: np.ndarray, Y: np.ndarray, similarity: str) -> np.ndarray:

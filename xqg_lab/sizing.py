@@ -218,3 +218,115 @@ def plot_estimate(frame: pd.DataFrame) -> alt.Chart:
         .facet(facet=alt.Facet("measure:N", sort=["disk_gb", "memory_gb", "gpu_hours", "wall_hours"]), columns=2)
         .resolve_scale(x="independent")
     )
+
+
+# ----------------------------------------------------------------------------- the MKQA study
+
+
+@dataclasses.dataclass(frozen=True)
+class MKQAStudySizing:
+    """Sizes of the MKQA study (``configs/mkqa_study.yaml``); throughputs as in :class:`SizingParams`.
+
+    Attributes
+    ----------
+    n_passages : passages of psgs_w100 (21,015,300, the ``wiki_dpr`` loader's count).
+    passage_bytes : average bytes of one TSV row (id, ~100 words, title); an estimate (about
+        620-650 B), so the decompressed corpus size is approximate.
+    corpus_gz_bytes : psgs_w100.tsv.gz as pinned in the registry.
+    n_questions, n_scored : MKQA questions (10,000) and those scored (6,619 in FlagEmbedding's
+        filtering; :func:`xqg_lab.data.mkqa.load_mkqa_qa` counts it for your copy).
+    n_langs : query languages (26). n_encoders : zero-shot and fine-tuned (2).
+    depth : passages retrieved per query. pool_k : candidates per query and encoder augmented.
+    xqg_langs, n_per_lang : generated queries per pool passage (7 × 5 as the paper).
+    matches_per_s : passages DPR-``has_answer``-matched per CPU core and second (measured here:
+        about 2,700/s for ~100-word passages on one core of the build machine, under load).
+    """
+
+    n_passages: int = 21_015_300
+    passage_bytes: int = 640
+    corpus_gz_bytes: int = 4_694_541_059
+    n_questions: int = 10_000
+    n_scored: int = 6_619
+    n_langs: int = 26
+    n_encoders: int = 2
+    dim: int = 768
+    embedding_bytes: int = 2
+    depth: int = 100
+    pool_k: int = 20
+    xqg_langs: int = 7
+    n_per_lang: int = 5
+    passages_per_s: float = 1000.0
+    queries_per_s: float = 4000.0
+    generated_queries_per_s: float = 200.0
+    search_qps_per_million: float = 50.0
+    matches_per_s: float = 2700.0
+    n_cpus: int = 16
+    n_gpus: int = 1
+    shard_size: int = 1_000_000
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{field.name} must be a non-negative number; got {value!r}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> MKQAStudySizing:
+        """Validate a mapping of parameters (unknown keys are refused, naming the closest)."""
+        from .config import check_keys
+
+        check_keys(dict(values), [f.name for f in dataclasses.fields(cls)], where="MKQA sizing parameters")
+        return cls(**values)
+
+    @property
+    def pool_bounds(self) -> tuple[int, int]:
+        """(fewest, most) passages to generate for: the gold passages alone (at most one per
+        scored question) and the gold passages plus ``pool_k`` distinct candidates for every
+        query of every encoder (languages of a question share many candidates, so the real pool
+        is smaller; the study reports it)."""
+        most = min(self.n_passages, self.n_scored * (1 + self.n_langs * self.pool_k * self.n_encoders))
+        return self.n_scored, most
+
+
+def estimate_mkqa_study(params: MKQAStudySizing) -> pd.DataFrame:
+    """Disk, memory, GPU and CPU time per stage of the MKQA study; columns :data:`ESTIMATE_COLUMNS`.
+
+    ``gpu_hours`` sums over GPUs, ``wall_hours`` divides GPU stages by ``n_gpus`` and CPU stages
+    (search, answer matching) by ``n_cpus`` where they parallelise (matching) or not at all
+    (flat search with FAISS uses all cores of one machine: ``search_qps_per_million`` is that
+    machine's figure). Generation rows give the pool's lower and upper bound.
+    """
+    import pandas as pd
+
+    p = params
+    n, d = p.n_passages, p.dim
+    n_queries = p.n_questions * p.n_langs
+    low, high = p.pool_bounds
+    per_pool = p.xqg_langs * p.n_per_lang
+    search_hours = n_queries * p.n_encoders / p.search_qps_per_million * (n / 1e6) / 3600
+    matches = p.n_scored * p.n_langs * p.depth * 2 * p.n_encoders  # plain and + xQG, per encoder
+    rows = [
+        ("download + decompress psgs_w100", (p.corpus_gz_bytes + n * p.passage_bytes) / GB, 0.0, 0.0, 0.0,
+         f"{p.corpus_gz_bytes / GB:.1f} GB gzipped (pinned) + about {n * p.passage_bytes / GB:.0f} GB plain TSV"),
+        ("encode passages (both encoders)", p.n_encoders * (n * d * p.embedding_bytes + n * 12) / GB,
+         p.shard_size * d * 4 / GB, p.n_encoders * n / p.passages_per_s / 3600, None,
+         f"{p.n_encoders} stores of {n:,} × {d} × {p.embedding_bytes} B"),
+        ("encode MKQA queries", 0.0, n_queries * d * 4 / GB, p.n_encoders * n_queries / p.queries_per_s / 3600, None,
+         f"{n_queries:,} queries ({p.n_langs} languages) per encoder"),
+        ("exact search, sharded (CPU)", 0.0, (p.shard_size * d * 4 + n_queries * d * 4) / GB, 0.0, search_hours,
+         f"{n_queries:,} queries × {p.n_encoders} encoders, top {p.depth}"),
+        ("DPR has_answer matching (CPU)", 0.0, n_queries * p.depth * 700 / GB * 0.1, 0.0,
+         matches / p.matches_per_s / 3600 / p.n_cpus,
+         f"at most {matches:,} (question, passage) matches; 4 conditions; passage texts held for the retrieved rows"),
+        ("generate xQG queries: gold passages only (pool_k = 0)", low * per_pool * 60 / GB, 0.0,
+         low * per_pool / p.generated_queries_per_s / 3600, None, f"{low:,} passages × {per_pool} queries"),
+        (f"generate xQG queries: gold + top {p.pool_k} candidates (upper bound)", high * per_pool * 60 / GB, 0.0,
+         high * per_pool / p.generated_queries_per_s / 3600, None, f"at most {high:,} passages × {per_pool} queries"),
+        ("encode generated queries (both encoders, upper bound)", high * d * 4 * p.n_encoders / GB, 0.0,
+         p.n_encoders * high * per_pool / p.queries_per_s / 3600, None, "per-passage sums S of the pool"),
+    ]
+    frame = pd.DataFrame(rows, columns=["stage", "disk_gb", "memory_gb", "gpu_hours", "wall_hours", "note"])
+    gpu = frame["wall_hours"].isna()
+    frame.loc[gpu, "wall_hours"] = frame.loc[gpu, "gpu_hours"] / max(p.n_gpus, 1)
+    frame["wall_hours"] = frame["wall_hours"].astype(float)
+    return frame[ESTIMATE_COLUMNS]
