@@ -226,3 +226,18 @@ def test_search_store_equals_flat_search_over_concatenated_shards(device):
     ref_scores, ref_rows = search(q, np.concatenate(shards), k=4)
     np.testing.assert_array_equal(rows, ref_rows)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mkqa_retrieval", "mkqa_study"])
+def test_mkqa_notebooks_are_thin_without_outputs(name):
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].metadata.get("tags") == ["parameters"]
+    assert all(re.match(r"^\w+: \w+ = .+  # .+$", line) for line in code[0].source.splitlines())
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code)
+    assert not any(re.search(r"^\s*def ", c.source, re.M) for c in code)
+    assert "MKQAStudyConfig.from_parameters" in code[1].source

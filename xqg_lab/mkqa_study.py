@@ -800,8 +800,11 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
         terms[("passage", name)] = (langs, _terms_by_lang(langs, p, q_t, similarity))
         fused = (1 - config.alpha) * p + config.alpha * s
         terms[("passage", f"{name} + xQG")] = (langs, _terms_by_lang(langs, fused, q_t, similarity))
+    options = dict(measure_options or {})
+    if "infonce_bound" in measures:  # the same critic as the headline's per-pair terms
+        options["infonce_bound"] = {"similarity": similarity, **options.get("infonce_bound", {})}
     alignment = alignment_table(cells, measures=measures, n_bootstrap=min(config.n_bootstrap, 200), seed=config.seed,
-                                options=measure_options)  # fmt: skip
+                                options=options or None)  # fmt: skip
     headline = headline_table(terms, n_bootstrap=config.n_bootstrap, seed=config.seed)
     counts = {"questions": int(questions["question_id"].nunique()),
               "scored": int(questions.loc[questions["scored"], "question_id"].nunique()),

@@ -260,7 +260,6 @@ class MKQAStudySizing:
     generated_queries_per_s: float = 200.0
     search_qps_per_million: float = 50.0
     matches_per_s: float = 2700.0
-    n_cpus: int = 16
     n_gpus: int = 1
     shard_size: int = 1_000_000
 
@@ -291,10 +290,10 @@ class MKQAStudySizing:
 def estimate_mkqa_study(params: MKQAStudySizing) -> pd.DataFrame:
     """Disk, memory, GPU and CPU time per stage of the MKQA study; columns :data:`ESTIMATE_COLUMNS`.
 
-    ``gpu_hours`` sums over GPUs, ``wall_hours`` divides GPU stages by ``n_gpus`` and CPU stages
-    (search, answer matching) by ``n_cpus`` where they parallelise (matching) or not at all
-    (flat search with FAISS uses all cores of one machine: ``search_qps_per_million`` is that
-    machine's figure). Generation rows give the pool's lower and upper bound.
+    ``gpu_hours`` sums over GPUs; ``wall_hours`` divides GPU stages by ``n_gpus``; CPU stages run
+    on one machine (FAISS flat search: ``search_qps_per_million`` is that machine's figure; with
+    CUDA the study searches on the GPU instead, not estimated here; answer matching runs in one
+    process). Generation rows give the pool's lower and upper bound.
     """
     import pandas as pd
 
@@ -315,9 +314,10 @@ def estimate_mkqa_study(params: MKQAStudySizing) -> pd.DataFrame:
          f"{n_queries:,} queries ({p.n_langs} languages) per encoder"),
         ("exact search, sharded (CPU)", 0.0, (p.shard_size * d * 4 + n_queries * d * 4) / GB, 0.0, search_hours,
          f"{n_queries:,} queries × {p.n_encoders} encoders, top {p.depth}"),
-        ("DPR has_answer matching (CPU)", 0.0, n_queries * p.depth * 700 / GB * 0.1, 0.0,
-         matches / p.matches_per_s / 3600 / p.n_cpus,
-         f"at most {matches:,} (question, passage) matches; 4 conditions; passage texts held for the retrieved rows"),
+        ("DPR has_answer matching (CPU, one process)", 0.0, n_queries * p.depth * p.n_encoders * p.passage_bytes / GB,
+         0.0, matches / p.matches_per_s / 3600,
+         f"at most {matches:,} (question, passage) matches over 4 conditions (fewer: each question's languages share "
+         "passages); memory: texts of the retrieved rows if all were distinct (upper bound)"),
         ("generate xQG queries: gold passages only (pool_k = 0)", low * per_pool * 60 / GB, 0.0,
          low * per_pool / p.generated_queries_per_s / 3600, None, f"{low:,} passages × {per_pool} queries"),
         (f"generate xQG queries: gold + top {p.pool_k} candidates (upper bound)", high * per_pool * 60 / GB, 0.0,
