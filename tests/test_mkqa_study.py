@@ -165,6 +165,7 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     study = {
         "training": {"model_name_or_path": "embedded:multilingual-e5-small", "data": {"source": "xquad", "seed": 13},
                      "preset": "e5", "batch_size": 4, "max_steps": 1, "passage_max_length": 64,
+                     "learning_rate": 1.0e-3, "warmup_ratio": 0.0,
                      "freeze_embeddings": True, "precision": "fp32", "seed": 13},
         "generator_model": str(tiny_mt5_dir), "generator_settings": {"batch_size": 8},
         "xqg_langs": ["ja", "de"], "n_per_lang": 2, "alpha": 0.3, "alphas": [0.0, 0.3], "pool_k": 2,
@@ -195,6 +196,7 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     headline = pd.read_csv(run_dir / "mkqa_study_headline.csv")
     assert set(headline["lang"]) == {"de", "ja"} and (headline["n"] == 2).all()
     assert headline["xQG (passage pairs)"].abs().gt(0).all()  # p' differs from p
+    assert headline["fine-tuning (query pairs)"].abs().gt(0).all()  # the one training step moved the encoder
     alignment = pd.read_csv(run_dir / "mkqa_study_alignment.csv")
     assert set(alignment["pair_kind"]) == {"query", "passage"}
     assert set(alignment.loc[alignment["pair_kind"] == "passage", "alpha"]) == {0.0, 0.3}

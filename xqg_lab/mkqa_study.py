@@ -100,7 +100,8 @@ class MKQAStudyConfig:
     pool_k : plain top-``pool_k`` of every query and encoder augmented for the '+ xQG' retrieval
         (:func:`run_study` needs at least 1; 0 suits a retrieval-only run).
     shard_size, dtype, scale : corpus shard stores (:mod:`xqg_lab.shards`, local or Ray).
-    work_dir : stores, generated queries and decompressed corpus (reused by re-runs).
+    work_dir : stores, generated queries and decompressed corpus (reused by re-runs); empty:
+        ``<cache>/mkqa-study`` (:func:`xqg_lab.paths.cache_dir`), outside the report folder.
     max_questions : keep the first N answerable questions (0: all).
     """
 
@@ -126,7 +127,7 @@ class MKQAStudyConfig:
     shard_size: int = 1_000_000
     dtype: str = "float16"
     scale: ScaleConfig = ScaleConfig()
-    work_dir: str = "mkqa-work"
+    work_dir: str = ""
     max_questions: int = 0
     n_bootstrap: int = 1000
     test: str = "t"
@@ -156,6 +157,10 @@ class MKQAStudyConfig:
             raise ValueError(f"expected pool_k in 0..depth={self.depth}, found {self.pool_k!r}")
         if self.alpha <= 0:
             raise ValueError(f"expected alpha > 0 for the '+ xQG' conditions, found {self.alpha!r}")
+        if not self.work_dir:
+            from .paths import cache_dir
+
+            object.__setattr__(self, "work_dir", str(cache_dir() / "mkqa-study"))
         if not isinstance(self.scale, ScaleConfig):
             object.__setattr__(self, "scale", ScaleConfig.from_dict(self.scale))
 
@@ -643,7 +648,7 @@ def data_statement(config: MKQAStudyConfig, *, n_questions: int, n_scored: int, 
         f"({', '.join(config.xqg_langs)}) for each of {n_pool} passages (the gold passages and the union of the "
         f"plain top {config.pool_k} of every query and encoder); rule {config.rule}, alpha {config.alpha}. Retrieval "
         "'+ xQG' augments only that union (gold passages only when in it: no answer leakage); other passages keep "
-        "p' = p.\n",
+        "p' = p.",
         "- Alignment: query pairs (English <-> target query) change only with fine-tuning -- xQG leaves query "
         "vectors alone; passage pairs (English gold passage p or p' <-> target query) change with both.",
     ])
