@@ -59,6 +59,7 @@ __all__ = [
     "gold_passages",
     "candidate_pool",
     "generate_equal",
+    "generate_pool_shards",
     "pool_query_sums",
     "augmented_search",
     "pair_views",
@@ -100,6 +101,7 @@ class MKQAStudyConfig:
     pool_k : plain top-``pool_k`` of every query and encoder augmented for the '+ xQG' retrieval
         (:func:`run_study` needs at least 1; 0 suits a retrieval-only run).
     shard_size, dtype, scale : corpus shard stores (:mod:`xqg_lab.shards`, local or Ray).
+    generation_shard_size : pool passages per generation shard (the unit of resumption).
     work_dir : stores, generated queries and decompressed corpus (reused by re-runs); empty:
         ``<cache>/mkqa-study`` (:func:`xqg_lab.paths.cache_dir`), outside the report folder.
     max_questions : keep the first N answerable questions (0: all).
@@ -125,6 +127,7 @@ class MKQAStudyConfig:
     depth: int = 100
     pool_k: int = 10
     shard_size: int = 1_000_000
+    generation_shard_size: int = 10_000
     dtype: str = "float16"
     scale: ScaleConfig = ScaleConfig()
     work_dir: str = ""
@@ -147,7 +150,7 @@ class MKQAStudyConfig:
         FusionRule.parse(self.rule)
         if not self.xqg_langs:
             raise ValueError("expected at least one language in xqg_langs, found none")
-        for name in ("n_per_lang", "depth", "shard_size", "batch_size"):
+        for name in ("n_per_lang", "depth", "shard_size", "generation_shard_size", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"expected {name} to be a positive integer, found {value!r}")
@@ -409,14 +412,16 @@ def candidate_pool(rows_by_encoder: Mapping[str, np.ndarray], *, pool_k: int) ->
 
 
 def generate_equal(generator, passages: pd.DataFrame, *, langs: Sequence[str], n_per_lang: int, seed: int,
-                   max_attempts: int = 3, progress: bool = False) -> pd.DataFrame:
+                   max_attempts: int = 3, initial: pd.DataFrame | None = None, progress: bool = False) -> pd.DataFrame:
     """``doc_id, lang, sample, text``: exactly ``n_per_lang`` non-empty queries per passage and
     language (the sum rule of the paper assumes equal counts).
 
     Empty outputs (a sampled generation can be empty) are dropped and the passages and languages
     left short are generated again with seeds ``seed + 1, seed + 2, ...`` (up to ``max_attempts``
     calls in all); the first ``n_per_lang`` non-empty queries are kept and numbered ``sample``
-    0..n-1. ``ValueError`` names the pairs still short after that.
+    0..n-1. ``initial``: queries already generated with ``seed`` (e.g. by
+    :func:`generate_pool_shards`), standing in for the first call. ``ValueError`` names the pairs
+    still short after that.
     """
     import pandas as pd
 
@@ -424,6 +429,9 @@ def generate_equal(generator, passages: pd.DataFrame, *, langs: Sequence[str], n
     kept = []
     todo = {lang: frame for lang in langs}
     for attempt in range(max_attempts):
+        if attempt == 0 and initial is not None:
+            todo = {}
+            kept.append(initial[initial["text"].astype(str).str.strip() != ""][["doc_id", "lang", "text"]])
         for lang, subset in todo.items():
             if len(subset):
                 out = generator.generate(subset, langs=[lang], n_per_lang=n_per_lang, seed=seed + attempt,
@@ -444,6 +452,61 @@ def generate_equal(generator, passages: pd.DataFrame, *, langs: Sequence[str], n
     queries = queries.groupby(["doc_id", "lang"], sort=False).head(n_per_lang)
     queries = queries.assign(sample=queries.groupby(["doc_id", "lang"]).cumcount())
     return queries[["doc_id", "lang", "sample", "text"]].reset_index(drop=True)
+
+
+def generate_pool_shards(config: MKQAStudyConfig, passages: pd.DataFrame, generator, *, key: str,
+                         show_progress: bool = True) -> pd.DataFrame:
+    """Generated queries (``doc_id, lang, sample, text``, ``n_per_lang`` per passage and language)
+    for ``passages``, made shard by shard on the backend of ``config.scale`` (local or Ray) into
+    ``work_dir/generated/<key>/`` (a re-run or a killed run resumes; finished shards are skipped).
+
+    ``generator`` is a generator object or a zero-argument factory of one (the Ray backend needs
+    a factory, e.g. ``functools.partial(generator_from_settings, name, ...)``). Empty outputs are
+    topped up locally as in :func:`generate_equal`.
+    """
+    import pandas as pd
+
+    from .atomic import write_atomic
+    from .shards import ShardStore, generate_query_shards
+
+    folder = Path(config.work_dir) / "generated" / key
+    corpus = folder / "passages.tsv"
+    if not corpus.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = ["id\ttext\ttitle"] + [
+            "\t".join(_tsv_field(v) for v in (d, t, title))
+            for d, t, title in zip(passages["doc_id"], passages["text"], passages["title"])
+        ]
+        write_atomic(corpus, ("\n".join(rows) + "\n").encode("utf-8"))
+    generate_query_shards(corpus, folder / "store", generator=generator, langs=list(config.xqg_langs),
+                          n_per_lang=config.n_per_lang, seed=config.seed, shard_size=config.generation_shard_size,
+                          backend=config.scale.backend, ray_options=config.scale.ray,
+                          show_progress=show_progress)  # fmt: skip
+    store = ShardStore(folder / "store")
+    initial = pd.concat([store.generated_queries(i) for i in store.require_complete("queries")], ignore_index=True)
+    local = generator if hasattr(generator, "generate") else None
+    return generate_equal(_Lazy(generator) if local is None else local, passages, langs=config.xqg_langs,
+                          n_per_lang=config.n_per_lang, seed=config.seed, initial=initial)  # fmt: skip
+
+
+def _tsv_field(value: str) -> str:
+    """A DPR TSV field as ``csv`` writes it: quoted when it holds a tab, quote or newline."""
+    value = str(value)
+    if any(c in value for c in '\t"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+class _Lazy:
+    """A generator built from its factory on first use (only when empty outputs need a top-up)."""
+
+    def __init__(self, factory):
+        self.factory, self.built = factory, None
+
+    def generate(self, *args, **kwargs):
+        if self.built is None:
+            self.built = self.factory()
+        return self.built.generate(*args, **kwargs)
 
 
 def pool_query_sums(queries: pd.DataFrame, doc_ids: Sequence[str], encoder, *, langs: Sequence[str],
@@ -654,22 +717,6 @@ def data_statement(config: MKQAStudyConfig, *, n_questions: int, n_scored: int, 
     ])
 
 
-def read_or_generate(path: Path, make: Any) -> pd.DataFrame:
-    """Parquet cache of a generated-query frame: read ``path`` if complete, else ``make()`` and
-    write it atomically (a re-run skips generation)."""
-    import pandas as pd
-
-    if path.is_file():
-        return pd.read_parquet(path)
-    frame = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    frame.to_parquet(partial, index=False)
-    os.replace(partial, path)
-    return frame
-
-
-
 # ----------------------------------------------------------------------------- the runs
 
 
@@ -728,7 +775,8 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     """Gold passages, xQG for the pool, the four conditions' retrieval and alignment, the headline.
 
     ``fine_tuned``: model name or folder of the fine-tuned encoder; ``generator``: an object with
-    ``generate(passages, *, langs, n_per_lang, seed)``; ``measures``: alignment measures
+    ``generate(passages, *, langs, n_per_lang, seed)`` or a zero-argument factory of one (needed for
+    the Ray backend); ``measures``: alignment measures
     (:class:`xqg_lab.alignment.registry.Measure` names) reported per cell with intervals.
     """
     from .conditions import compare_grid
@@ -761,12 +809,8 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     if len(missing):
         passages = pd.concat([passages, passages_frame(stores["zero-shot"], corpus, missing)])
     pool_passages = passages.loc[pool].reset_index()
-    path = Path(config.work_dir) / "generated" / f"pool-{_generation_key(generator, config)}.parquet"
-    generated = read_or_generate(path, lambda: generate_equal(
-        generator, pool_passages, langs=config.xqg_langs, n_per_lang=config.n_per_lang, seed=config.seed,
-        progress=show_progress))
-    if set(generated["doc_id"]) != set(pool_passages["doc_id"]):
-        raise ValueError(f"{path}: holds queries for another pool; delete it to generate again")
+    key = _generation_key(generator, config, pool_passages["doc_id"])
+    generated = generate_pool_shards(config, pool_passages, generator, key=key, show_progress=show_progress)
     n_passages = stores["zero-shot"].corpus_index().n_passages
     pool_vectors, pool_sums = {}, {}
     for name in models:
@@ -822,13 +866,22 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
                        counts=counts)  # fmt: skip
 
 
-def _generation_key(generator, config: MKQAStudyConfig) -> str:
-    """Content key of a generation: generator settings, languages, count and seed."""
+def _generation_key(generator, config: MKQAStudyConfig, doc_ids) -> str:
+    """Content key of a generation: generator settings, languages, count, seed and the pool."""
     import hashlib
     import json
 
-    params = generator.params() if hasattr(generator, "params") else repr(generator)
-    spec = {"generator": params, "langs": list(config.xqg_langs), "n_per_lang": config.n_per_lang, "seed": config.seed}
+    import functools
+
+    if hasattr(generator, "params"):
+        params = generator.params()
+    elif isinstance(generator, functools.partial):  # a factory: its function and arguments (no addresses)
+        params = {"factory": f"{generator.func.__module__}.{generator.func.__qualname__}",
+                  "args": list(generator.args), "kwargs": generator.keywords}  # fmt: skip
+    else:
+        params = f"{type(generator).__module__}.{type(generator).__qualname__}"
+    spec = {"generator": params, "langs": list(config.xqg_langs), "n_per_lang": config.n_per_lang, "seed": config.seed,
+            "pool": hashlib.sha256("\n".join(map(str, doc_ids)).encode()).hexdigest()}  # fmt: skip
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
