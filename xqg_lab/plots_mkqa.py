@@ -34,10 +34,9 @@ def alpha_chart(curve: pd.DataFrame, *, title: str = "") -> alt.Chart:
     and encoder (:func:`xqg_lab.mkqa_study.alpha_curve`), with the bootstrap interval as error bars."""
     import altair as alt
 
-    base = alt.Chart(curve, title=title or "Passage-pair alignment against alpha (InfoNCE bound, nats)").encode(
-        x=alt.X("alpha:Q"), color=alt.Color("lang:N")
-    )
+    base = alt.Chart(curve).encode(x=alt.X("alpha:Q"), color=alt.Color("lang:N"))
     lines = base.mark_line(point=True).encode(y=alt.Y("value:Q", title="InfoNCE bound (nats)"),
                                               tooltip=["condition", "lang", "alpha", "value", "n"])  # fmt: skip
-    bars = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
-    return (lines + bars).facet(column=alt.Column("encoder:N"))
+    bars = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title="InfoNCE bound (nats)"), y2="ci_high:Q")
+    title = title or "English passage p'(alpha) <-> target query: InfoNCE bound (nats), 95% interval"
+    return (lines + bars).facet(column=alt.Column("encoder:N", title=None)).properties(title=title)
