@@ -185,6 +185,10 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     assert (recall.loc[recall["lang"] != "avg", "n_scored"] == 3).all()
     # Hafþór's question has no answer-bearing passage: nobody reaches 100% at any depth
     assert (recall["R@3"] <= 100 * 2 / 3 + 1e-9).all()
+    sizes = pd.read_csv(run_dir / "mkqa_retrieval_pool_sizes.csv").set_index("pool_k")
+    assert list(sizes.index) == [1, 5]  # the cut-offs up to depth 8
+    assert 1 <= sizes.loc[1, "n_passages"] <= sizes.loc[5, "n_passages"] <= 8
+    assert (sizes["n_generated_queries"] == sizes["n_passages"] * 7 * 5).all()  # the shipped 7 languages x 5
     gold = pd.read_csv(run_dir / "mkqa_study_gold_passages.csv", dtype={"question_id": str, "doc_id": str})
     expected = {q: next(iter(p)) for q, p in ANSWERING.items() if p}
     assert dict(zip(gold["question_id"], gold["doc_id"])) == expected
@@ -243,3 +247,22 @@ def test_mkqa_notebooks_are_thin_without_outputs(name):
     assert not any(c.get("outputs") or c.get("execution_count") for c in code)
     assert not any(re.search(r"^\s*def ", c.source, re.M) for c in code)
     assert "MKQAStudyConfig.from_parameters" in code[1].source
+
+
+def test_prepare_corpus_decompresses_a_gzipped_tsv_once(tmp_path):
+    import gzip
+    import os
+
+    from xqg_lab.mkqa_study import prepare_corpus
+
+    plain = write_corpus(tmp_path)
+    packed = tmp_path / "psgs.tsv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    out = prepare_corpus(str(packed), tmp_path / "work")
+    assert out == tmp_path / "work" / "psgs.tsv" and out.read_bytes() == plain.read_bytes()
+    stamp = out.stat().st_mtime_ns
+    os.utime(packed)  # a second call reuses the decompressed file
+    assert prepare_corpus(str(packed), tmp_path / "work").stat().st_mtime_ns == stamp
+    assert prepare_corpus(str(plain), tmp_path / "work") == plain  # a plain TSV is used where it is
+    with pytest.raises(FileNotFoundError, match="expected 'psgs_w100' or a DPR-style TSV path"):
+        prepare_corpus(str(tmp_path / "missing.tsv"), tmp_path / "work")

@@ -759,14 +759,40 @@ def _retrieve(config, store, corpus, encoder, questions):
     return vectors, (scores, rows), texts, per_query, hits
 
 
-def run_retrieval(config: MKQAStudyConfig, *, show_progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The field's MKQA protocol with the zero-shot encoder: ``(recall_table, per_query)``."""
+@dataclasses.dataclass
+class RetrievalOutcome:
+    """What :func:`run_retrieval` produced.
+
+    Attributes
+    ----------
+    recall : :func:`recall_table` of the zero-shot encoder.
+    per_query : per-query Recall@k (``query_id, lang, R@k...``) of the scored questions.
+    pool_sizes : ``pool_k, n_passages, n_generated_queries``: how many distinct passages the plain
+        top-``pool_k`` of all queries covers with this encoder (the study's pool is this plus the
+        fine-tuned encoder's candidates and the gold passages), and the queries xQG would generate
+        for them -- the real figure behind the sizing notebook's bounds.
+    """
+
+    recall: pd.DataFrame
+    per_query: pd.DataFrame
+    pool_sizes: pd.DataFrame
+
+
+def run_retrieval(config: MKQAStudyConfig, *, show_progress: bool = True) -> RetrievalOutcome:
+    """The field's MKQA protocol with the zero-shot encoder, and the candidate-pool sizes."""
+    import pandas as pd
+
     corpus = prepare_corpus(config.corpus, config.work_dir)
     questions = _questions(config)
     store = encode_corpus(config, corpus, config.encoder, "zero-shot", show_progress=show_progress)
     encoder = _encoder(config, config.encoder, show_progress)
-    *_, per_query, _ = _retrieve(config, store, corpus, encoder, questions)
-    return recall_table({"zero-shot": per_query}), per_query
+    _, (_, rows), _, per_query, _ = _retrieve(config, store, corpus, encoder, questions)
+    per_passage = len(config.xqg_langs) * config.n_per_lang
+    ks = sorted({k for k in (1, 5, 10, 20, 50, 100, config.pool_k) if 1 <= k <= config.depth})
+    n_passages = [len(candidate_pool({"zero-shot": rows}, pool_k=k)) for k in ks]
+    pool_sizes = pd.DataFrame({"pool_k": ks, "n_passages": n_passages,
+                               "n_generated_queries": [n * per_passage for n in n_passages]})  # fmt: skip
+    return RetrievalOutcome(recall=recall_table({"zero-shot": per_query}), per_query=per_query, pool_sizes=pool_sizes)
 
 
 def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str, generator,
