@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .alignment import Measure, alignment_report
+from .augment import NoQuery
 from .errors import check_choice
-from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, subsample_pairs
+from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -215,6 +216,7 @@ def compare_conditions(
     alphas: Sequence[float] = (0.0,),
     rule: str = "mean",
     augment_langs: AugmentLangs | str = AugmentLangs.ALL,
+    on_no_query: str = "keep",
     measures: Iterable[Measure | str] | None = None,
     n_bootstrap: int = 100,
     confidence: float = 0.95,
@@ -259,7 +261,8 @@ def compare_conditions(
         (view, condition, alpha, lang). ``n`` is the number of pairs. A measure that cannot be
         computed on a cell (e.g. ``gaussian_mi`` needs more pairs than MKQA's offline sample
         has) gives a row with NaN values and the reason in ``note`` (and a warning).
-        ``attrs``: ``seconds`` per (view, condition) and ``seconds_by_measure``.
+        ``attrs``: ``seconds`` per (view, condition), ``seconds_by_measure``, and
+        ``n_no_query`` (``{"<view>/<condition>": {language set: passages without query}}``).
     """
     import pandas as pd
 
@@ -271,6 +274,7 @@ def compare_conditions(
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
     per_measure = _check_options(options, chosen)
     augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    on_no_query = NoQuery.parse(on_no_query).value
     alphas = sorted({float(a) for a in alphas})
     for a in alphas:
         if not 0.0 <= a <= 1.0:
@@ -307,6 +311,7 @@ def compare_conditions(
         bar = tqdm(total=len(tasks), desc="conditions")
     embedded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     augmented_cache: dict[tuple[str, Condition], dict[float, np.ndarray]] = {}
+    no_query: dict[str, dict[str, int]] = {}
     for name, condition, alpha, sub, model, queries in tasks:
         start = time.perf_counter()
         if (name, id(model)) not in embedded:
@@ -316,8 +321,10 @@ def compare_conditions(
             key = (name, condition)
             if key not in augmented_cache:
                 augmented_cache[key] = augmented_sources(
-                    sub, model, queries, alphas=[a for a in alphas if a > 0], rule=rule, augment_langs=augment_langs
-                )
+                    sub, model, queries, alphas=[a for a in alphas if a > 0], rule=rule, augment_langs=augment_langs,
+                    on_no_query=on_no_query,
+                )  # fmt: skip
+                no_query[f"{name}/{condition.value}"] = passages_without_queries(sub, queries, augment_langs=augment_langs)
             X = augmented_cache[key][alpha]
         for lang, idx in sub.groupby("lang", sort=True).indices.items():
             frame = _report(X[idx], Y[idx], chosen, per_measure, n_bootstrap, confidence, seed, by_measure, (name, lang))
@@ -337,6 +344,8 @@ def compare_conditions(
             "seed": seed,
             "rule": rule,
             "augment_langs": augment_langs.value,
+            "on_no_query": on_no_query,
+            "n_no_query": no_query,
             "max_pairs": max_pairs,
         }
     )

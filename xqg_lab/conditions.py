@@ -133,6 +133,7 @@ def evaluate_grid(
     alphas: Sequence[float] = (),
     rule: str = "mean",
     augment_langs: Sequence[str] | None = None,
+    on_no_query: str = "keep",
     k: int = 100,
     measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
 ) -> tuple[dict[str, pd.DataFrame], dict[str, XQGResult]]:
@@ -146,6 +147,8 @@ def evaluate_grid(
     encoders : ``{"zero-shot": encoder, "fine-tuned": encoder}``.
     alpha : the α of the ``+ xQG`` conditions, fixed before looking at the results;
         ``alphas`` adds an α curve per encoder (same two searches, :func:`xqg_lab.xqg.evaluate_xqg`).
+    on_no_query : ``"keep"`` (a passage without augmentation question keeps ``p' = p``) or
+        ``"literal"`` (``(1-α)·p``); each result's ``n_no_query`` counts those passages.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def evaluate_grid(
     for name in ("zero-shot", "fine-tuned"):
         result = evaluate_xqg(
             data, augmentation, encoders[name], alphas=[alpha, *alphas], rule=rule,
-            augment_langs=augment_langs, k=k, measures=measures,
+            augment_langs=augment_langs, on_no_query=on_no_query, k=k, measures=measures,
         )  # fmt: skip
         results[name] = result
         per_query[name] = result.per_query[0.0]
