@@ -637,3 +637,41 @@ def test_two_pairs_give_nan_interval_without_warnings(recwarn):
     est = uniformity_loss(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), n_bootstrap=50)
     assert math.isfinite(est.value) and math.isnan(est.parts[0].ci_low)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_ksg_default_permutations_can_reach_significance_and_report_the_floor():
+    from xqg_lab.alignment.knn import permutations_for
+
+    X, Y, _ = correlated_gaussians(300, [0.6, 0.6], seed=27)
+    est = ksg_mi(X, Y, n_components=2, n_bootstrap=0)
+    assert est.extra["p_floor"] == pytest.approx(1 / (est.extra["n_permutations"] + 1))
+    assert est.p_value == est.extra["p_floor"] < 0.05 / 4  # significant even after Holm over 4 tests
+    frame = alignment_report(X, Y, measures=["ksg_mi"], n_bootstrap=0, options={"ksg_mi": {"n_components": 2}})
+    assert frame.loc[frame["name"] == "ksg_mi", "p_floor"].item() == pytest.approx(est.extra["p_floor"])
+    # Holm over m tests: the smallest adjusted p is m / (n + 1)
+    for m in (1, 4, 11, 60):
+        n = permutations_for(family_size=m)
+        assert m / (n + 1) < 0.05 <= m / n
+
+
+@pytest.mark.parametrize("config", ["demo.yaml", "alignment_demo.yaml"])
+def test_demo_config_ksg_permutations_allow_p_below_005(config):
+    import pathlib
+
+    import yaml
+
+    spec = yaml.safe_load((pathlib.Path(__file__).parents[1] / "configs" / config).read_text(encoding="utf-8"))
+    (alignment,) = [nb for nb in spec["notebooks"] if nb["notebook"] == "alignment"]
+    n = alignment["parameters"]["measure_options"]["ksg_mi"]["n_permutations"]
+    assert 1 / (n + 1) < 0.05  # the demo applies no correction to the KSG p-values
+
+
+def test_measure_table_prints_the_permutation_p_floor():
+    from xqg_lab.alignment_study import measure_table
+
+    X, Y, _ = correlated_gaussians(200, [0.6, 0.6], seed=28)
+    frame = alignment_report(X, Y, measures=["ksg_mi", "linear_cka"], n_bootstrap=0,
+                             options={"ksg_mi": {"n_components": 2, "n_permutations": 49}})  # fmt: skip
+    frame = frame.assign(view="v", condition="plain", alpha=0.0, lang="de")
+    row = measure_table(frame).iloc[0]
+    assert row["ksg_mi"].endswith("p=0.02 (floor 0.02)") and "p=" not in row["linear_cka"]

@@ -67,7 +67,8 @@ class Condition(str, Enum):
 
 RESULT_COLUMNS = (
     "view", "condition", "alpha", "lang", "measure", "name", "value", "ci_low", "ci_high", "n",
-    "reference", "reference_label", "unit", "higher_is_better", "p_value", "n_bootstrap", "note",
+    "reference", "reference_label", "unit", "higher_is_better", "p_value", "p_floor", "n_bootstrap",
+    "note",
 )  # fmt: skip
 """Columns of :func:`compare_conditions`' frame."""
 
@@ -247,7 +248,7 @@ def compare_conditions(
     measures, n_bootstrap, confidence, seed, options :
         As in :func:`xqg_lab.alignment.alignment_report` (``measures=None``: all of them;
         ``seed`` also draws the ``max_pairs`` subsample; ``options`` keeps the expensive
-        measures affordable, e.g. ``{"ksg_mi": {"n_permutations": 9}, "language_probe":
+        measures affordable, e.g. ``{"ksg_mi": {"n_permutations": 99}, "language_probe":
         {"n_splits": 3}}``).
     max_pairs : at most this many pairs per (view, language), a seeded subsample shared by
         all conditions (None: all). Bitext accuracy and the InfoNCE cap ``log N`` depend on
@@ -371,7 +372,7 @@ def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure
                 [{"measure": measure.value, "name": measure.value, "value": math.nan, "ci_low": math.nan,
                   "ci_high": math.nan, "n": X.shape[0], "unit": "", "higher_is_better": pd.NA,
                   "reference": math.nan, "reference_label": "", "p_value": math.nan,
-                  "n_bootstrap": n_bootstrap, "note": str(exc)}]
+                  "p_floor": math.nan, "n_bootstrap": n_bootstrap, "note": str(exc)}]
             )  # fmt: skip
         by_measure[measure.value] += time.perf_counter() - start
         frames.append(frame)
@@ -387,20 +388,26 @@ def _headline(results: pd.DataFrame) -> pd.DataFrame:
 
 def measure_table(results: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     """Per-language table: one row per (view, condition, alpha, lang) with its ``n``, one
-    column per measure holding ``"value [ci_low, ci_high]"`` (headline rows only; a measure
-    that could not be computed shows ``"n/a"``)."""
+    column per measure holding ``"value [ci_low, ci_high]"``, followed for a permutation
+    test (KSG) by ``"p=… (floor …)"``, the floor being the smallest p its permutations allow
+    (headline rows only; a measure that could not be computed shows ``"n/a"``)."""
     import pandas as pd
 
     head = _headline(results)
 
-    def cell(v, lo, hi):
+    def cell(v, lo, hi, p, floor):
         if not np.isfinite(v):
             return "n/a"
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return f"{v:.{digits}f}"
-        return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        text = f"{v:.{digits}f}"
+        if np.isfinite(lo) and np.isfinite(hi):
+            text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        if np.isfinite(p):
+            text += f" p={p:.3g} (floor {floor:.3g})"
+        return text
 
-    head = head.assign(cell=[cell(v, lo, hi) for v, lo, hi in zip(head["value"], head["ci_low"], head["ci_high"])])
+    floors = head["p_floor"] if "p_floor" in head.columns else np.full(len(head), np.nan)
+    cells = zip(head["value"], head["ci_low"], head["ci_high"], head["p_value"].astype(float), floors.astype(float))
+    head = head.assign(cell=[cell(*c) for c in cells])
     keys = ["view", "condition", "alpha", "lang"]
     table = head.pivot_table(index=keys, columns="measure", values="cell", aggfunc="first", sort=False)
     order = list(dict.fromkeys(head["measure"]))
