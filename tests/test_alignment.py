@@ -496,7 +496,8 @@ def test_ksg_recovers_true_mi_in_low_dimension():
     X, Y, mi = correlated_gaussians(2000, [0.5, 0.8], seed=24)
     est = ksg_mi(X, Y, n_components=2, n_permutations=0)
     assert est.value == pytest.approx(mi, abs=0.1)
-    assert est.ci_low < est.value < est.ci_high
+    # no interval: with the neighbourhoods held fixed it never covered the truth (bench_coverage)
+    assert est.n_bootstrap == 0 and math.isnan(est.ci_low) and math.isnan(est.ci_high)
 
 
 def test_ksg_on_projection_ranks_dependence_below_truth():
@@ -600,8 +601,9 @@ def test_report_is_tidy_and_equals_direct_calls():
             assert got == pytest.approx(expected, nan_ok=True)
             assert row["n"] == 120 and row["unit"] == est.unit and row["n_bootstrap"] == est.n_bootstrap
     assert frame.loc[frame["name"] == "infonce_bound", "reference"].item() == pytest.approx(math.log(120))
-    assert (frame.loc[frame["name"] != "linear_cka.biased", "n_bootstrap"] == 10).all()
-    assert frame.loc[frame["name"] == "linear_cka.biased", "ci_low"].isna().all()  # no interval, by design
+    no_interval = frame["name"].isin(["linear_cka.biased", "ksg_mi", "language_probe"])  # by design
+    assert (frame.loc[~no_interval, "n_bootstrap"] == 10).all()
+    assert frame.loc[no_interval, "ci_low"].isna().all() and (frame.loc[no_interval & (frame["name"] != "linear_cka.biased"), "n_bootstrap"] == 0).all()
     assert frame["higher_is_better"].dtype == "boolean"
 
 
@@ -675,3 +677,23 @@ def test_measure_table_prints_the_permutation_p_floor():
     frame = frame.assign(view="v", condition="plain", alpha=0.0, lang="de")
     row = measure_table(frame).iloc[0]
     assert row["ksg_mi"].endswith("p=0.02 (floor 0.02)") and "p=" not in row["linear_cka"]
+
+
+@pytest.mark.slow
+def test_gaussian_mi_interval_covers_when_pca_is_noisy():
+    # 60-d sides, 4 correlated signal coordinates (variances 2 ... 1) among noise of variance
+    # 0.5, N = 200, 4 PCA components: the sample's principal subspace is noisy. Holding it fixed
+    # across replicates covered the true MI in 60% of these 60 data sets; refitted, 90% (MC sd
+    # ~4%). The full setting of the notebook is bench/bench_coverage.py.
+    rhos, var = np.linspace(0.8, 0.2, 4), np.linspace(2.0, 1.0, 4)
+    truth = -0.5 * np.log1p(-(rhos**2)).sum()
+    hits = []
+    for i in range(60):
+        rng = np.random.default_rng(i)
+        sx = rng.standard_normal((200, 4))
+        sy = rhos * sx + np.sqrt(1 - rhos**2) * rng.standard_normal((200, 4))
+        X = np.hstack([sx * np.sqrt(var), np.sqrt(0.5) * rng.standard_normal((200, 56))])
+        Y = np.hstack([sy * np.sqrt(var), np.sqrt(0.5) * rng.standard_normal((200, 56))])
+        est = gaussian_mi(X, Y, n_components=4, n_bootstrap=100, seed=i)
+        hits.append(est.ci_low <= truth <= est.ci_high)
+    assert np.mean(hits) >= 0.8

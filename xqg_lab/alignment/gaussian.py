@@ -50,9 +50,10 @@ def _weighted_pca(A, w, k, start=None):
     so A is returned as is.
 
     The covariance is accumulated in float32 (7x faster than float64 at d = 384, and far
-    more precise than the bootstrap needs). Given ``start`` (the full sample's axes), the
-    top-k eigenvectors come from ARPACK (``scipy.sparse.linalg.eigsh``, converged to machine
-    precision, started from their sum): about 2x faster than a dense ``eigh`` at d = 384.
+    more precise than the bootstrap needs). Given ``start`` (the full sample's axes) and
+    d > 256, the top-k eigenvectors come from ARPACK (``scipy.sparse.linalg.eigsh``, converged
+    to machine precision, started from their sum): about 2x faster than a dense ``eigh`` at
+    d = 384, slower for small d.
     """
     from scipy.linalg import eigh
     from scipy.sparse.linalg import eigsh
@@ -63,7 +64,7 @@ def _weighted_pca(A, w, k, start=None):
     centred = (A - w @ A / n).astype(np.float32)
     B = centred * np.sqrt(w / (n - 1), dtype=np.float32)[:, None]
     C = (B.T @ B).astype(np.float64)
-    if start is None or 2 * k >= d:
+    if start is None or d <= 256 or 2 * k >= d:
         lam, V = eigh(C, subset_by_index=[d - k, d - 1])
     else:
         lam, V = eigsh(C, k=k, which="LA", v0=start.sum(axis=1))
