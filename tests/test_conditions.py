@@ -53,9 +53,18 @@ def test_evaluate_grid_names_the_four_conditions_and_equals_evaluate_xqg(table_e
     )
     assert list(per_query) == list(conditions.CONDITIONS)
     rr = {c: dict(zip(f["query_id"], f["MRR@10"])) for c, f in per_query.items()}
-    # zero-shot: p1 beats p2 for both; with xQG p2' = 0.5·(0.6, 0) + 0.5·(0, 1) wins for q2-de.
+    # zero-shot: p1 beats p2 for both. With xQG p2' = 0.5·(0.6, 0) + 0.5·(0, 1) scores 0.8 for q2-de,
+    # and p1, which has no augmentation question, keeps p' = p (1.0): p1 still wins. Taking the
+    # formula literally, p1' = 0.5·p1 (0.5) would lose to p2' only because it has no query.
     assert rr["zero-shot"] == {"q2-de": 0.5, "q2-en": 0.5}
-    assert rr["zero-shot + xQG"] == {"q2-de": 1.0, "q2-en": 0.5}
+    assert rr["zero-shot + xQG"] == {"q2-de": 0.5, "q2-en": 0.5}
+    assert results["zero-shot"].n_no_query == 1
+    literal, _ = conditions.evaluate_grid(
+        data, augmentation, {"zero-shot": zero_shot, "fine-tuned": fine_tuned}, alpha=0.5, k=2, measures=["MRR@10"],
+        on_no_query="literal",
+    )  # fmt: skip
+    assert dict(zip(literal["zero-shot + xQG"]["query_id"], literal["zero-shot + xQG"]["MRR@10"])) == {
+        "q2-de": 1.0, "q2-en": 0.5}  # fmt: skip
     assert rr["fine-tuned"] == {"q2-de": 1.0, "q2-en": 1.0}
     direct = evaluate_xqg(data, augmentation, fine_tuned, alphas=[0.5], k=2, measures=["MRR@10"])
     pd.testing.assert_frame_equal(per_query["fine-tuned + xQG"], direct.per_query[0.5])

@@ -483,9 +483,9 @@ def measure_changes(results: pd.DataFrame, *, baseline: str = Condition.PLAIN.va
     ``change`` is ``"more aligned"`` / ``"less aligned"`` when the difference exceeds the
     half-width of the baseline's bootstrap interval, in the direction given by
     ``higher_is_better``; otherwise ``"within baseline CI"``. The half-width, not the
-    interval's ends, is the yardstick because a *basic* interval (``gaussian_mi``) can sit
-    beside its own estimate when the estimator is biased. Without intervals
-    (``n_bootstrap=0``) any non-zero difference counts. The intervals of two conditions are
+    interval's ends, is the yardstick because an interval need not be symmetric about its
+    estimate. Without intervals (``n_bootstrap=0``, and always for ``ksg_mi`` and
+    ``language_probe``) any non-zero difference counts. The intervals of two conditions are
     not paired, so this is a descriptive screen, not a test.
 
     Returns
