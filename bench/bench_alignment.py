@@ -7,7 +7,8 @@ offset that gives unrelated vectors a mean cosine of about 0.7, as e5 embeddings
 
 Each measure is timed alone (``alignment_report(measures=[m])``, median of ``--repeats``),
 then the whole report once. The bootstrap count is reduced to ``--n-bootstrap`` (default
-100, against the library default of 200); KSG runs its default 19 permutations. Results go to
+100, against the library default of 200); KSG runs its default permutations
+(``knn.DEFAULT_PERMUTATIONS``, 99). Results go to
 ``bench/results/alignment-<date>.json`` with the machine's load average, because the
 timings are only comparable on an otherwise idle machine.
 
@@ -56,6 +57,7 @@ def main(argv=None) -> dict:
     from threadpoolctl import threadpool_info
 
     from xqg_lab.alignment import Measure, alignment_report
+    from xqg_lab.alignment.knn import DEFAULT_PERMUTATIONS
 
     X, Y, true_mi = make_pairs(args.n, args.dim, rho=args.rho, seed=args.seed)
     load_before = os.getloadavg()
@@ -97,7 +99,7 @@ def main(argv=None) -> dict:
             "n_bootstrap": args.n_bootstrap,
             "repeats": args.repeats,
             "seed": args.seed,
-            "ksg_n_permutations": 19,
+            "ksg_n_permutations": DEFAULT_PERMUTATIONS,
         },
         "true_mi_full_vectors_nats": true_mi,
         "per_measure": per_measure,

@@ -496,7 +496,8 @@ def test_ksg_recovers_true_mi_in_low_dimension():
     X, Y, mi = correlated_gaussians(2000, [0.5, 0.8], seed=24)
     est = ksg_mi(X, Y, n_components=2, n_permutations=0)
     assert est.value == pytest.approx(mi, abs=0.1)
-    assert est.ci_low < est.value < est.ci_high
+    # no interval: with the neighbourhoods held fixed it never covered the truth (bench_coverage)
+    assert est.n_bootstrap == 0 and math.isnan(est.ci_low) and math.isnan(est.ci_high)
 
 
 def test_ksg_on_projection_ranks_dependence_below_truth():
@@ -600,8 +601,9 @@ def test_report_is_tidy_and_equals_direct_calls():
             assert got == pytest.approx(expected, nan_ok=True)
             assert row["n"] == 120 and row["unit"] == est.unit and row["n_bootstrap"] == est.n_bootstrap
     assert frame.loc[frame["name"] == "infonce_bound", "reference"].item() == pytest.approx(math.log(120))
-    assert (frame.loc[frame["name"] != "linear_cka.biased", "n_bootstrap"] == 10).all()
-    assert frame.loc[frame["name"] == "linear_cka.biased", "ci_low"].isna().all()  # no interval, by design
+    no_interval = frame["name"].isin(["linear_cka.biased", "ksg_mi", "language_probe"])  # by design
+    assert (frame.loc[~no_interval, "n_bootstrap"] == 10).all()
+    assert frame.loc[no_interval, "ci_low"].isna().all() and (frame.loc[no_interval & (frame["name"] != "linear_cka.biased"), "n_bootstrap"] == 0).all()
     assert frame["higher_is_better"].dtype == "boolean"
 
 
@@ -637,3 +639,61 @@ def test_two_pairs_give_nan_interval_without_warnings(recwarn):
     est = uniformity_loss(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), n_bootstrap=50)
     assert math.isfinite(est.value) and math.isnan(est.parts[0].ci_low)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_ksg_default_permutations_can_reach_significance_and_report_the_floor():
+    from xqg_lab.alignment.knn import permutations_for
+
+    X, Y, _ = correlated_gaussians(300, [0.6, 0.6], seed=27)
+    est = ksg_mi(X, Y, n_components=2, n_bootstrap=0)
+    assert est.extra["p_floor"] == pytest.approx(1 / (est.extra["n_permutations"] + 1))
+    assert est.p_value == est.extra["p_floor"] < 0.05 / 4  # significant even after Holm over 4 tests
+    frame = alignment_report(X, Y, measures=["ksg_mi"], n_bootstrap=0, options={"ksg_mi": {"n_components": 2}})
+    assert frame.loc[frame["name"] == "ksg_mi", "p_floor"].item() == pytest.approx(est.extra["p_floor"])
+    # Holm over m tests: the smallest adjusted p is m / (n + 1)
+    for m in (1, 4, 11, 60):
+        n = permutations_for(family_size=m)
+        assert m / (n + 1) < 0.05 <= m / n
+
+
+@pytest.mark.parametrize("config", ["demo.yaml", "alignment_demo.yaml"])
+def test_demo_config_ksg_permutations_allow_p_below_005(config):
+    import pathlib
+
+    import yaml
+
+    spec = yaml.safe_load((pathlib.Path(__file__).parents[1] / "configs" / config).read_text(encoding="utf-8"))
+    (alignment,) = [nb for nb in spec["notebooks"] if nb["notebook"] == "alignment"]
+    n = alignment["parameters"]["measure_options"]["ksg_mi"]["n_permutations"]
+    assert 1 / (n + 1) < 0.05  # the demo applies no correction to the KSG p-values
+
+
+def test_measure_table_prints_the_permutation_p_floor():
+    from xqg_lab.alignment_study import measure_table
+
+    X, Y, _ = correlated_gaussians(200, [0.6, 0.6], seed=28)
+    frame = alignment_report(X, Y, measures=["ksg_mi", "linear_cka"], n_bootstrap=0,
+                             options={"ksg_mi": {"n_components": 2, "n_permutations": 49}})  # fmt: skip
+    frame = frame.assign(view="v", condition="plain", alpha=0.0, lang="de")
+    row = measure_table(frame).iloc[0]
+    assert row["ksg_mi"].endswith("p=0.02 (floor 0.02)") and "p=" not in row["linear_cka"]
+
+
+@pytest.mark.slow
+def test_gaussian_mi_interval_covers_when_pca_is_noisy():
+    # 60-d sides, 4 correlated signal coordinates (variances 2 ... 1) among noise of variance
+    # 0.5, N = 200, 4 PCA components: the sample's principal subspace is noisy. Holding it fixed
+    # across replicates covered the true MI in 60% of these 60 data sets; refitted, 90% (MC sd
+    # ~4%). The full setting of the notebook is bench/bench_coverage.py.
+    rhos, var = np.linspace(0.8, 0.2, 4), np.linspace(2.0, 1.0, 4)
+    truth = -0.5 * np.log1p(-(rhos**2)).sum()
+    hits = []
+    for i in range(60):
+        rng = np.random.default_rng(i)
+        sx = rng.standard_normal((200, 4))
+        sy = rhos * sx + np.sqrt(1 - rhos**2) * rng.standard_normal((200, 4))
+        X = np.hstack([sx * np.sqrt(var), np.sqrt(0.5) * rng.standard_normal((200, 56))])
+        Y = np.hstack([sy * np.sqrt(var), np.sqrt(0.5) * rng.standard_normal((200, 56))])
+        est = gaussian_mi(X, Y, n_components=4, n_bootstrap=100, seed=i)
+        hits.append(est.ci_low <= truth <= est.ci_high)
+    assert np.mean(hits) >= 0.8

@@ -104,3 +104,36 @@ def test_alpha_grid_equals_one_search_per_alpha(depth):
         got_scores, got_ids = grid[alpha]
         np.testing.assert_allclose(got_scores, want_scores, rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(got_ids, want_ids)
+
+
+def test_target_keeps_passages_without_queries_and_literal_zeroes_them():
+    from xqg_lab.augment import fusion_target
+
+    sums = accumulate_query_sums(GENERATED, ["d1", "d2"], FakeEncoder(), langs=["de", "zh"])
+    p = np.array([[1.0, 1.0], [2.0, 0.0]], dtype=np.float32)
+    # German only: d2 has no query. Kept: S = p there, so p' = p for every α.
+    target = sums.target(p, rule="sum", langs=["de"], doc_ids=["d1", "d2"])
+    np.testing.assert_array_equal(target, [[4, 0], [2, 0]])
+    for alpha in (0.1, 0.5, 1.0):
+        np.testing.assert_allclose(augment_passages(p, target, alpha=alpha)[1], p[1], rtol=1e-7)
+    literal = sums.target(p, rule="sum", langs=["de"], on_no_query="literal")
+    np.testing.assert_allclose(augment_passages(p, literal, alpha=0.25)[1], 0.75 * p[1])
+    # every passage has a query over all languages: both choices give the plain S
+    np.testing.assert_array_equal(sums.target(p, rule="mean"), sums.fused(rule="mean"))
+    with pytest.raises(ValueError, match="n_queries of shape"):
+        fusion_target(p, p, np.zeros(3, dtype=int))
+
+
+def test_alpha_grid_with_kept_passages_scores_them_q_dot_p():
+    from xqg_lab.augment import fusion_target
+
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(30, 8)).astype(np.float32)
+    p = rng.normal(size=(200, 8)).astype(np.float32)
+    s = 5 * rng.normal(size=(200, 8)).astype(np.float32)
+    n = rng.integers(0, 3, size=200)  # about a third of the passages without queries
+    target = fusion_target(p, np.where((n == 0)[:, None], 0, s), n)
+    for alpha, (scores, ids) in search_alpha_grid(q, p, target, [0.2, 0.7, 1.0], k=20, depth=5).items():
+        lonely = n[ids] == 0
+        direct = np.einsum("qd,qkd->qk", q, p[ids])
+        np.testing.assert_allclose(scores[lonely], direct[lonely], rtol=1e-5, atol=1e-5)

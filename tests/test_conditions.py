@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab import conditions
+from xqg_lab import conditions, stats
 from xqg_lab.data._common import RetrievalData
 from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
 from xqg_lab.xqg import evaluate_xqg
@@ -53,9 +53,18 @@ def test_evaluate_grid_names_the_four_conditions_and_equals_evaluate_xqg(table_e
     )
     assert list(per_query) == list(conditions.CONDITIONS)
     rr = {c: dict(zip(f["query_id"], f["MRR@10"])) for c, f in per_query.items()}
-    # zero-shot: p1 beats p2 for both; with xQG p2' = 0.5·(0.6, 0) + 0.5·(0, 1) wins for q2-de.
+    # zero-shot: p1 beats p2 for both. With xQG p2' = 0.5·(0.6, 0) + 0.5·(0, 1) scores 0.8 for q2-de,
+    # and p1, which has no augmentation question, keeps p' = p (1.0): p1 still wins. Taking the
+    # formula literally, p1' = 0.5·p1 (0.5) would lose to p2' only because it has no query.
     assert rr["zero-shot"] == {"q2-de": 0.5, "q2-en": 0.5}
-    assert rr["zero-shot + xQG"] == {"q2-de": 1.0, "q2-en": 0.5}
+    assert rr["zero-shot + xQG"] == {"q2-de": 0.5, "q2-en": 0.5}
+    assert results["zero-shot"].n_no_query == 1
+    literal, _ = conditions.evaluate_grid(
+        data, augmentation, {"zero-shot": zero_shot, "fine-tuned": fine_tuned}, alpha=0.5, k=2, measures=["MRR@10"],
+        on_no_query="literal",
+    )  # fmt: skip
+    assert dict(zip(literal["zero-shot + xQG"]["query_id"], literal["zero-shot + xQG"]["MRR@10"])) == {
+        "q2-de": 1.0, "q2-en": 0.5}  # fmt: skip
     assert rr["fine-tuned"] == {"q2-de": 1.0, "q2-en": 1.0}
     direct = evaluate_xqg(data, augmentation, fine_tuned, alphas=[0.5], k=2, measures=["MRR@10"])
     pd.testing.assert_frame_equal(per_query["fine-tuned + xQG"], direct.per_query[0.5])
@@ -122,9 +131,26 @@ def test_effects_table_sets_the_robustness_test_beside_the_main_one():
     row = effects.set_index(["comparison", "lang"]).loc[("fine-tuned vs zero-shot", "ar")]
     expected = families["vs zero-shot"]["fine-tuned"].set_index("lang").loc["ar"]
     assert row["diff"] == pytest.approx(expected["diff"]) and row["wins"] == expected["wins"]
-    assert row["p_adjusted (wilcoxon)"] == pytest.approx(
+    assert row["p (wilcoxon, Holm over 2)"] == pytest.approx(
         robust["vs zero-shot"]["fine-tuned"].set_index("lang").loc["ar", "p_adjusted"]
     )
+
+
+def test_effects_table_labels_each_p_column_with_its_family():
+    # main test over 2 languages x 2 measures (family of 4), robustness test on 1 measure (family of 2):
+    # the columns must not read as the same kind of p
+    per_query = per_query_grid()
+    per_query = {c: f.assign(**{"R@1": f["MRR@10"]}) for c, f in per_query.items()}
+    families = conditions.compare_grid(per_query, measures=["MRR@10", "R@1"])
+    robust = conditions.compare_grid(per_query, measures=["MRR@10"], test="wilcoxon")
+    effects = conditions.effects_table(families, robust, measure="MRR@10", robustness_test="wilcoxon")
+    p_columns = [c for c in effects.columns if c.startswith("p ")]
+    assert p_columns == ["p (t, Holm over 4)", "p (wilcoxon, Holm over 2)"]
+    assert "No two comparisons" in effects.attrs["caption"] and "4 comparisons" in effects.attrs["caption"]
+    table = stats.significance_table(families["vs zero-shot"], baseline_name="zero-shot")
+    assert "the 3 systems" in table.attrs["caption"] and "not corrected jointly" in table.attrs["caption"]
+    with pytest.raises(ValueError, match="robustness_test 'randomisation'"):
+        conditions.effects_table(families, robust, measure="MRR@10", robustness_test="randomisation")
 
 
 def test_article_split_needs_an_xquad_training_job(tmp_path):

@@ -58,6 +58,22 @@ def test_passages_are_encoded_as_title_space_text(tiny_encoder_dir):
     assert passage_text("", "x") == "x"
 
 
+def test_passage_fields_text_drops_the_title_and_is_recorded(tiny_encoder_dir):
+    import pandas as pd
+
+    frame = pd.DataFrame({"doc_id": ["a", "b"], "title": ["Fox", ""], "text": ["jumps over", "lazy dog"]})
+    enc = Encoder(str(tiny_encoder_dir), preset="dpr", passage_fields="text", cache_dir=False, show_progress=False)
+    np.testing.assert_array_equal(enc.encode_passages(frame), enc.encode_passages(["jumps over", "lazy dog"]))
+    assert enc.settings("passage")["passage_fields"] == "text" and "passage_fields" not in enc.settings("query")
+    default = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    assert "passage_fields" not in default.settings("passage")  # existing cache keys stay valid
+    both = default.with_passage_fields("text")
+    np.testing.assert_array_equal(both.encode_passages(frame), enc.encode_passages(frame))
+    assert default.preset.passage_fields.value == "title_text" and passage_text("T", "x", "text") == "x"
+    with pytest.raises(ValueError, match="passage_fields must be one of 'title_text', 'text'"):
+        Encoder(str(tiny_encoder_dir), passage_fields="title")
+
+
 def test_dpr_preset_truncates_passages_to_128_tokens(tiny_encoder_dir):
     long_text = " ".join(["the quick brown fox"] * 100)
     enc = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)

@@ -377,13 +377,40 @@ def test_split_is_leakage_free_and_deterministic(xquad, seed, fraction):
     assert set(evaluation_queries(xquad.queries, split)["question_id"]) == evaluation
 
 
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_split_has_no_evaluation_text_among_its_paragraphs_augmentation_questions(xquad, seed):
+    # Real mirror: XQuAD repeats questions under different ids within a paragraph (15-01, 19-04)
+    # and some translations coincide; split by question_id alone, 28 evaluation queries (seed 0)
+    # found their own normalised text among their paragraph's augmentation questions.
+    from xqg_lab.generate.heldout import normalize_question
+
+    split = split_questions(xquad.queries, xquad.qrels, eval_fraction=0.5, seed=seed)
+    q = xquad.queries.merge(split, on="question_id")
+    q = q.assign(norm=q["text"].map(normalize_question))
+    augmentation = q[q["role"] == "augmentation"].groupby("doc_id")["norm"].agg(set)
+    evaluation = q[q["role"] == "evaluation"]
+    leaks = [(r.query_id, r.text) for r in evaluation.itertuples() if r.norm in augmentation.get(r.doc_id, set())]
+    assert leaks == []
+    assert len(evaluation) > 8000  # still about half of the 14,280 queries
+    # the two questions 15-01 repeats (same English text, different ids) share a role
+    repeated = q[(q["doc_id"] == "15-01") & (q["lang"] == "en")].groupby("norm")["role"].agg(list)
+    assert any(len(roles) > 1 for roles in repeated) and all(len(set(roles)) == 1 for roles in repeated)
+
+
+def test_normalize_question_folds_case_width_and_spaces():
+    from xqg_lab.generate.heldout import normalize_question
+
+    assert normalize_question("  Who  did ＩＮＴＥＲＮＥＴ2\tpartner with ") == "who did internet2 partner with"
+
+
 def test_split_changes_with_the_seed(xquad):
     a = split_questions(xquad.queries, xquad.qrels, seed=0)
     b = split_questions(xquad.queries, xquad.qrels, seed=1)
     assert (a["role"] != b["role"]).sum() > 100
-    # only the language subset loaded differs: the split is the same
-    de_only = xquad.queries[xquad.queries.lang == "de"]
-    pd.testing.assert_frame_equal(a, split_questions(de_only, xquad.qrels, seed=0))
+    # only English and German loaded: ties are checked among those texts only, so the split
+    # may differ from the all-language one only where a tie involves another language
+    en_de = xquad.queries[xquad.queries.lang.isin(["en", "de"])]
+    assert (a["role"] != split_questions(en_de, xquad.qrels, seed=0)["role"]).sum() <= 20
 
 
 def test_heldout_generator_gives_augmentation_questions_in_each_language(xquad):

@@ -162,8 +162,26 @@ def test_augmented_sources_is_the_xqg_formula_with_the_mean_rule():
     np.testing.assert_allclose(out[0.25], 0.75 * P + 0.25 * S, rtol=1e-5, atol=1e-6)
     target = pairs.augmented_sources(view, enc, augment, alphas=[0.25], augment_langs="target")[0.25]
     np.testing.assert_allclose(target[2], 0.75 * P[2] + 0.25 * q["y"], rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="expected an augmentation query for every pair"):
-        pairs.augmented_sources(view, enc, augment[augment["doc_id"] == "d1"], alphas=[0.5])
+
+
+
+def test_augmented_sources_keep_passages_without_queries():
+    view = pd.DataFrame(
+        {"pair_id": ["a", "b", "c"], "lang": ["ar", "ar", "de"], "src_text": ["P1", "P2", "P1"],
+         "tgt_text": ["q1", "q2", "q3"], "doc_id": ["d1", "d2", "d1"]}
+    )  # fmt: skip
+    only_d1 = pd.DataFrame({"doc_id": ["d1"], "lang": ["ar"], "sample": [0], "text": ["x"]})
+    enc = FakeEncoder()
+    P = enc.encode(["P1", "P2", "P1"], role="passage")
+    kept = pairs.augmented_sources(view, enc, only_d1, alphas=[0.5])[0.5]
+    np.testing.assert_allclose(kept[1], P[1], rtol=1e-6)  # d2 has no query: p' = p
+    literal = pairs.augmented_sources(view, enc, only_d1, alphas=[0.5], on_no_query="literal")[0.5]
+    np.testing.assert_allclose(literal[1], 0.5 * P[1], rtol=1e-6)
+    assert pairs.passages_without_queries(view, only_d1) == {"all": 1}
+    # per target language: d2 lacks an Arabic query, d1 a German one
+    assert pairs.passages_without_queries(view, only_d1, augment_langs="target") == {"ar": 1, "de": 1}
+    target = pairs.augmented_sources(view, enc, only_d1, alphas=[0.5], augment_langs="target")[0.5]
+    np.testing.assert_allclose(target[2], P[2], rtol=1e-6)
 
 
 # ----------------------------------------------------------------- compare_conditions

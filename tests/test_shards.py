@@ -375,6 +375,13 @@ def test_query_sums_of_one_language_are_a_separate_named_set(corpus, tmp_path):
     np.testing.assert_allclose(
         np.concatenate(list(ShardStore(out).iter_query_sums(name="ar"))), want.fused(), rtol=1e-6, atol=1e-6
     )
+    # the augmentation's S: a passage without an Arabic query holds its own vector (p' = p)
+    p = np.concatenate(list(ShardStore(out).iter_passage_embeddings())).astype(np.float32)
+    target = np.concatenate(list(ShardStore(out).iter_fusion_targets(name="ar")))
+    assert (want.n_queries() == 0).any()
+    np.testing.assert_allclose(target, want.target(p), rtol=1e-6, atol=1e-6)
+    literal = np.concatenate(list(ShardStore(out).iter_fusion_targets(name="ar", on_no_query="literal")))
+    np.testing.assert_allclose(literal, want.fused(), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="plain word"):
         encode_query_sum_shards(out, queries, encoder=HashEncoder(), langs=["ar"], name="a/b", show_progress=False)
 

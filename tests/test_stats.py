@@ -561,7 +561,7 @@ def test_significance_table_several_systems(frames, comparison):
     table = significance_table({"xQG": comparison, "doc2query": other}, measures=["MRR@10"])
     assert table.columns.tolist() == [("MRR@10", "baseline"), ("MRR@10", "xQG"), ("MRR@10", "doc2query")]
     assert table.loc["fi", ("MRR@10", "doc2query")] == "0.335†"  # constant +0.01 gain: t = inf, p = 0
-    assert "per system" in table.attrs["caption"]
+    assert "within each system separately" in table.attrs["caption"] and "not corrected jointly" in table.attrs["caption"]
     with pytest.raises(ValueError, match="treatment_name applies to a single comparison"):
         significance_table({"xQG": comparison}, treatment_name="x")
     shifted = compare(baseline.assign(**{"MRR@10": baseline["MRR@10"] + 0.1}), treatment,

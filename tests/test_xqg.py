@@ -52,3 +52,28 @@ def test_compare_to_baseline_reports_each_condition_per_language():
     assert (row["lang"], row["measure"]) == ("de", "MRR@10")
     assert row["diff"] == pytest.approx(1 / 3) and (row["wins"], row["ties"], row["losses"]) == (2, 1, 0)
     assert curves({"held-out": result})[["condition", "rule"]].values.tolist() == [["held-out", "mean"]]
+
+
+def test_passage_without_queries_keeps_its_vector_by_default(table_encoder):
+    # d1, the relevant passage, gets no generated query; q·p1 = 1, q·p2 = 0.6, q·gen-d2 = 0.3.
+    # Literal formula (S = 0) at α = 0.9: d1 = 0.1·1 = 0.1 < d2 = 0.1·0.6 + 0.9·0.3 = 0.33: rank 2.
+    # Kept (p' = p): d1 = 1.0 for every α, d2 <= 0.6: rank 1 at every α.
+    table = {"p1": [1.0, 0.0], "p2": [0.6, 0.0], "frage": [1.0, 0.3], "gen-d2": [0.0, 1.0]}
+    data = tiny_collection()
+    data = RetrievalData(data.passages, data.queries, data.qrels.assign(doc_id=["d1"]))
+    generated = pd.DataFrame({"doc_id": ["d2"], "lang": ["de"], "sample": [0], "text": ["gen-d2"]})
+    kept = evaluate_xqg(data, generated, table_encoder(table), alphas=[0.5, 0.9], k=2, measures=["MRR@10"])
+    literal = evaluate_xqg(data, generated, table_encoder(table), alphas=[0.9], k=2, measures=["MRR@10"],
+                           on_no_query="literal")  # fmt: skip
+    assert [kept.per_query[a]["MRR@10"].item() for a in (0.0, 0.5, 0.9)] == [1.0, 1.0, 1.0]
+    assert literal.per_query[0.9]["MRR@10"].item() == 0.5
+    run = kept.runs[0.9].set_index("doc_id")["score"]
+    assert run["d1"] == pytest.approx(1.0, abs=1e-6)  # q·p' = q·p for a passage without queries
+    assert (kept.n_no_query, kept.on_no_query, literal.on_no_query) == (1, "keep", "literal")
+    from xqg_lab.xqg import no_query_counts
+
+    table_rows = no_query_counts({"kept": kept}).to_dict("records")
+    assert table_rows == [{"condition": "kept", "augment_langs": "de", "n_passages": 2, "n_no_query": 1,
+                           "on_no_query": "keep"}]  # fmt: skip
+    with pytest.raises(ValueError, match="on_no_query must be one of 'keep', 'literal'"):
+        evaluate_xqg(data, generated, table_encoder(table), alphas=[0.5], on_no_query="zero")

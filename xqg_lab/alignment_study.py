@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .alignment import Measure, alignment_report
+from .augment import NoQuery
 from .errors import check_choice
-from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, subsample_pairs
+from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +67,8 @@ class Condition(str, Enum):
 
 RESULT_COLUMNS = (
     "view", "condition", "alpha", "lang", "measure", "name", "value", "ci_low", "ci_high", "n",
-    "reference", "reference_label", "unit", "higher_is_better", "p_value", "n_bootstrap", "note",
+    "reference", "reference_label", "unit", "higher_is_better", "p_value", "p_floor", "n_bootstrap",
+    "note",
 )  # fmt: skip
 """Columns of :func:`compare_conditions`' frame."""
 
@@ -215,6 +217,7 @@ def compare_conditions(
     alphas: Sequence[float] = (0.0,),
     rule: str = "mean",
     augment_langs: AugmentLangs | str = AugmentLangs.ALL,
+    on_no_query: str = "keep",
     measures: Iterable[Measure | str] | None = None,
     n_bootstrap: int = 100,
     confidence: float = 0.95,
@@ -245,7 +248,7 @@ def compare_conditions(
     measures, n_bootstrap, confidence, seed, options :
         As in :func:`xqg_lab.alignment.alignment_report` (``measures=None``: all of them;
         ``seed`` also draws the ``max_pairs`` subsample; ``options`` keeps the expensive
-        measures affordable, e.g. ``{"ksg_mi": {"n_permutations": 9}, "language_probe":
+        measures affordable, e.g. ``{"ksg_mi": {"n_permutations": 99}, "language_probe":
         {"n_splits": 3}}``).
     max_pairs : at most this many pairs per (view, language), a seeded subsample shared by
         all conditions (None: all). Bitext accuracy and the InfoNCE cap ``log N`` depend on
@@ -259,7 +262,8 @@ def compare_conditions(
         (view, condition, alpha, lang). ``n`` is the number of pairs. A measure that cannot be
         computed on a cell (e.g. ``gaussian_mi`` needs more pairs than MKQA's offline sample
         has) gives a row with NaN values and the reason in ``note`` (and a warning).
-        ``attrs``: ``seconds`` per (view, condition) and ``seconds_by_measure``.
+        ``attrs``: ``seconds`` per (view, condition), ``seconds_by_measure``, and
+        ``n_no_query`` (``{"<view>/<condition>": {language set: passages without query}}``).
     """
     import pandas as pd
 
@@ -271,6 +275,7 @@ def compare_conditions(
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
     per_measure = _check_options(options, chosen)
     augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    on_no_query = NoQuery.parse(on_no_query).value
     alphas = sorted({float(a) for a in alphas})
     for a in alphas:
         if not 0.0 <= a <= 1.0:
@@ -307,6 +312,7 @@ def compare_conditions(
         bar = tqdm(total=len(tasks), desc="conditions")
     embedded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     augmented_cache: dict[tuple[str, Condition], dict[float, np.ndarray]] = {}
+    no_query: dict[str, dict[str, int]] = {}
     for name, condition, alpha, sub, model, queries in tasks:
         start = time.perf_counter()
         if (name, id(model)) not in embedded:
@@ -316,8 +322,10 @@ def compare_conditions(
             key = (name, condition)
             if key not in augmented_cache:
                 augmented_cache[key] = augmented_sources(
-                    sub, model, queries, alphas=[a for a in alphas if a > 0], rule=rule, augment_langs=augment_langs
-                )
+                    sub, model, queries, alphas=[a for a in alphas if a > 0], rule=rule, augment_langs=augment_langs,
+                    on_no_query=on_no_query,
+                )  # fmt: skip
+                no_query[f"{name}/{condition.value}"] = passages_without_queries(sub, queries, augment_langs=augment_langs)
             X = augmented_cache[key][alpha]
         for lang, idx in sub.groupby("lang", sort=True).indices.items():
             frame = _report(X[idx], Y[idx], chosen, per_measure, n_bootstrap, confidence, seed, by_measure, (name, lang))
@@ -337,6 +345,8 @@ def compare_conditions(
             "seed": seed,
             "rule": rule,
             "augment_langs": augment_langs.value,
+            "on_no_query": on_no_query,
+            "n_no_query": no_query,
             "max_pairs": max_pairs,
         }
     )
@@ -362,7 +372,7 @@ def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure
                 [{"measure": measure.value, "name": measure.value, "value": math.nan, "ci_low": math.nan,
                   "ci_high": math.nan, "n": X.shape[0], "unit": "", "higher_is_better": pd.NA,
                   "reference": math.nan, "reference_label": "", "p_value": math.nan,
-                  "n_bootstrap": n_bootstrap, "note": str(exc)}]
+                  "p_floor": math.nan, "n_bootstrap": n_bootstrap, "note": str(exc)}]
             )  # fmt: skip
         by_measure[measure.value] += time.perf_counter() - start
         frames.append(frame)
@@ -378,20 +388,26 @@ def _headline(results: pd.DataFrame) -> pd.DataFrame:
 
 def measure_table(results: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     """Per-language table: one row per (view, condition, alpha, lang) with its ``n``, one
-    column per measure holding ``"value [ci_low, ci_high]"`` (headline rows only; a measure
-    that could not be computed shows ``"n/a"``)."""
+    column per measure holding ``"value [ci_low, ci_high]"``, followed for a permutation
+    test (KSG) by ``"p=… (floor …)"``, the floor being the smallest p its permutations allow
+    (headline rows only; a measure that could not be computed shows ``"n/a"``)."""
     import pandas as pd
 
     head = _headline(results)
 
-    def cell(v, lo, hi):
+    def cell(v, lo, hi, p, floor):
         if not np.isfinite(v):
             return "n/a"
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return f"{v:.{digits}f}"
-        return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        text = f"{v:.{digits}f}"
+        if np.isfinite(lo) and np.isfinite(hi):
+            text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        if np.isfinite(p):
+            text += f" p={p:.3g} (floor {floor:.3g})"
+        return text
 
-    head = head.assign(cell=[cell(v, lo, hi) for v, lo, hi in zip(head["value"], head["ci_low"], head["ci_high"])])
+    floors = head["p_floor"] if "p_floor" in head.columns else np.full(len(head), np.nan)
+    cells = zip(head["value"], head["ci_low"], head["ci_high"], head["p_value"].astype(float), floors.astype(float))
+    head = head.assign(cell=[cell(*c) for c in cells])
     keys = ["view", "condition", "alpha", "lang"]
     table = head.pivot_table(index=keys, columns="measure", values="cell", aggfunc="first", sort=False)
     order = list(dict.fromkeys(head["measure"]))
@@ -467,9 +483,9 @@ def measure_changes(results: pd.DataFrame, *, baseline: str = Condition.PLAIN.va
     ``change`` is ``"more aligned"`` / ``"less aligned"`` when the difference exceeds the
     half-width of the baseline's bootstrap interval, in the direction given by
     ``higher_is_better``; otherwise ``"within baseline CI"``. The half-width, not the
-    interval's ends, is the yardstick because a *basic* interval (``gaussian_mi``) can sit
-    beside its own estimate when the estimator is biased. Without intervals
-    (``n_bootstrap=0``) any non-zero difference counts. The intervals of two conditions are
+    interval's ends, is the yardstick because an interval need not be symmetric about its
+    estimate. Without intervals (``n_bootstrap=0``, and always for ``ksg_mi`` and
+    ``language_probe``) any non-zero difference counts. The intervals of two conditions are
     not paired, so this is a descriptive screen, not a test.
 
     Returns

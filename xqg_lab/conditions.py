@@ -133,6 +133,7 @@ def evaluate_grid(
     alphas: Sequence[float] = (),
     rule: str = "mean",
     augment_langs: Sequence[str] | None = None,
+    on_no_query: str = "keep",
     k: int = 100,
     measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
 ) -> tuple[dict[str, pd.DataFrame], dict[str, XQGResult]]:
@@ -146,6 +147,8 @@ def evaluate_grid(
     encoders : ``{"zero-shot": encoder, "fine-tuned": encoder}``.
     alpha : the α of the ``+ xQG`` conditions, fixed before looking at the results;
         ``alphas`` adds an α curve per encoder (same two searches, :func:`xqg_lab.xqg.evaluate_xqg`).
+    on_no_query : ``"keep"`` (a passage without augmentation question keeps ``p' = p``) or
+        ``"literal"`` (``(1-α)·p``); each result's ``n_no_query`` counts those passages.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def evaluate_grid(
     for name in ("zero-shot", "fine-tuned"):
         result = evaluate_xqg(
             data, augmentation, encoders[name], alphas=[alpha, *alphas], rule=rule,
-            augment_langs=augment_langs, k=k, measures=measures,
+            augment_langs=augment_langs, on_no_query=on_no_query, k=k, measures=measures,
         )  # fmt: skip
         results[name] = result
         per_query[name] = result.per_query[0.0]
@@ -177,8 +180,9 @@ def compare_grid(
 
     ``"vs zero-shot"``: each other condition against the zero-shot encoder (does xQG, fine-tuning
     or both beat the released model?); ``"xQG on fine-tuned"``: fine-tuned + xQG against
-    fine-tuned (does xQG add to fine-tuning?). Each comparison is Holm-corrected over its
-    languages × measures.
+    fine-tuned (does xQG add to fine-tuning?). Each comparison is Holm-corrected over its own
+    languages × measures; the three "vs zero-shot" comparisons are *not* corrected jointly
+    (the tables' captions say so).
     """
     from .stats import compare
 
@@ -201,20 +205,50 @@ def effects_table(
     """Per comparison and language, on ``measure``: difference, its bootstrap interval,
     Cohen's d_z, wins/ties/losses and the Holm-adjusted p of the main test, beside the
     adjusted p of the same comparison under ``robustness_test`` (``robust``; both from
-    :func:`compare_grid`). Comparisons are named ``"<treatment> vs <baseline>"``."""
+    :func:`compare_grid`). Comparisons are named ``"<treatment> vs <baseline>"``.
+
+    The two p columns come from different Holm families (each comparison is corrected on
+    its own, over its languages × measures: 60 for 12 languages × 5 measures, 12 for the
+    robustness test on one measure), so each column is labelled with its test and family
+    size, e.g. ``"p (t, Holm over 60)"``; ``attrs["caption"]`` says which comparisons were
+    corrected jointly (none: each comparison is its own family).
+    """
     from .stats import stack_comparisons
 
     def stacked(fams):
-        frame = stack_comparisons(
+        return stack_comparisons(
             {f"{t} vs {FAMILY_BASELINES[fam]}": c for fam, comps in fams.items() for t, c in comps.items()}
         )
-        return frame[frame["measure"] == measure]
 
-    main = stacked(families)[["system", "lang", "diff", "ci_low", "ci_high", "effect_size", "wins", "ties",
-                              "losses", "p_adjusted", "significant"]]  # fmt: skip
-    other = stacked(robust)[["system", "lang", "p_adjusted", "significant"]]
-    out = main.merge(other, on=["system", "lang"], suffixes=("", f" ({robustness_test})"), validate="one_to_one")
-    return out.rename(columns={"system": "comparison"}).reset_index(drop=True)
+    def label(frame):
+        sizes = "/".join(str(s) for s in sorted(set(frame["family_size"].astype(int))))
+        return f"{'/'.join(sorted(set(frame['test'])))}, Holm over {sizes}"
+
+    main_all, other_all = stacked(families), stacked(robust)
+    if set(other_all["test"]) != {robustness_test}:
+        raise ValueError(
+            f"expected robust comparisons made with robustness_test {robustness_test!r}, found tests "
+            f"{sorted(set(other_all['test']))}; pass compare_grid(..., test={robustness_test!r})"
+        )
+    main_label, other_label = label(main_all), label(other_all)
+    main = main_all[main_all["measure"] == measure][["system", "lang", "diff", "ci_low", "ci_high", "effect_size",
+                                                     "wins", "ties", "losses", "p_adjusted", "significant"]]  # fmt: skip
+    other = other_all[other_all["measure"] == measure][["system", "lang", "p_adjusted", "significant"]]
+    out = main.merge(other, on=["system", "lang"], suffixes=(" main", " robust"), validate="one_to_one")
+    out = out.rename(columns={
+        "system": "comparison",
+        "p_adjusted main": f"p ({main_label})", "significant main": f"significant ({main_label})",
+        "p_adjusted robust": f"p ({other_label})", "significant robust": f"significant ({other_label})",
+    })  # fmt: skip
+    n_comparisons = out["comparison"].nunique()
+    main_measures = main_all.groupby("system")["measure"].nunique().max()
+    out.attrs["caption"] = (
+        f"Holm-adjusted p-values. p ({main_label}): each of the {n_comparisons} comparisons corrected on its own, "
+        f"over its languages × {main_measures} measures; p ({other_label}): each comparison on its own, over its "
+        f"languages × {other_all.groupby('system')['measure'].nunique().max()} measure(s). No two comparisons "
+        "(rows with different 'comparison') are corrected jointly, and the two columns are different families."
+    )
+    return out.reset_index(drop=True)
 
 
 def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

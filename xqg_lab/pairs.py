@@ -65,6 +65,7 @@ __all__ = [
     "load_view",
     "mkqa_pairs",
     "pair_counts",
+    "passages_without_queries",
     "subsample_pairs",
     "tatoeba_pairs",
     "xor_translation_pairs",
@@ -488,6 +489,7 @@ def augmented_sources(
     alphas: Sequence[float],
     rule: str = "mean",
     augment_langs: AugmentLangs | str = AugmentLangs.ALL,
+    on_no_query: str = "keep",
 ) -> dict[float, np.ndarray]:
     """Source embeddings ``p'(α) = (1 - α) p + α S`` of an xQG view, one array per α.
 
@@ -502,23 +504,22 @@ def augmented_sources(
         held-out human questions) or ``"sum"`` (the paper's Σ, for equal counts).
     augment_langs : ``"all"`` (S over every language of ``augment``) or ``"target"``
         (S over the row's own language).
+    on_no_query : a row whose passage has no augmentation query (in those languages)
+        keeps ``p' = p`` (``"keep"``) or gets ``(1 - α) p`` (``"literal"``);
+        :func:`xqg_pairs` with the same ``augment`` drops such rows instead;
+        :func:`passages_without_queries` counts them.
 
     Returns
     -------
     dict
         ``{α: float32 (n, dim)}``, rows aligned with ``pairs``; not re-normalised (the
         vectors an inner-product index would hold).
-
-    Raises
-    ------
-    ValueError
-        A row's passage has no augmentation query (its ``p'`` would only be ``(1 - α) p``);
-        build the view with :func:`xqg_pairs` and the same ``augment`` to drop such rows.
     """
-    from .augment import accumulate_query_sums, augment_passages
+    from .augment import NoQuery, accumulate_query_sums, augment_passages, fusion_target
 
     _check_pairs(pairs, extra=("doc_id",))
     augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    on_no_query = NoQuery.parse(on_no_query)
     doc_ids = list(dict.fromkeys(pairs["doc_id"].astype(str)))
     row_of = {d: i for i, d in enumerate(doc_ids)}
     selected = augment[augment["doc_id"].astype(str).isin(row_of)]
@@ -537,20 +538,30 @@ def augmented_sources(
             if lang in sums.langs:
                 S[mask] = sums.fused(rule=rule, langs=[lang])[rows[mask]]
                 n_queries[mask] = sums.n_queries(langs=[lang])[rows[mask]]
-    empty = np.flatnonzero(n_queries == 0)
-    if empty.size:
-        shown = sorted(set(pairs["doc_id"].iloc[empty].astype(str)))[:3]
-        raise ValueError(
-            f"expected an augmentation query for every pair's passage ({augment_langs.value} languages), "
-            f"found none for {empty.size} of {len(pairs)} pairs (passages e.g. {shown}); their p' would "
-            "only be (1 - alpha) p -- build the view with xqg_pairs(..., augment=...) to drop them, or "
-            "generate queries for every passage"
-        )
     P = np.asarray(encoder.encode(pairs["src_text"].tolist(), role=Role.PASSAGE), dtype=np.float32)
+    target = fusion_target(P, S, n_queries, on_no_query=on_no_query)
     out = {}
     for alpha in alphas:
         alpha = float(alpha)
-        out[alpha] = P if alpha == 0 else augment_passages(P, S, alpha=alpha)
+        out[alpha] = P if alpha == 0 else augment_passages(P, target, alpha=alpha)
+    return out
+
+
+def passages_without_queries(
+    pairs: pd.DataFrame, augment: pd.DataFrame, *, augment_langs: AugmentLangs | str = AugmentLangs.ALL
+) -> dict[str, int]:
+    """Distinct passages of an xQG view with no augmentation query, per language set:
+    ``{"all": n}`` (``augment_langs="all"``) or ``{lang: n}`` per row language (``"target"``)."""
+    _check_pairs(pairs, extra=("doc_id",))
+    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    docs = pairs["doc_id"].astype(str)
+    if augment_langs is AugmentLangs.ALL:
+        return {"all": int(docs[~docs.isin(set(augment["doc_id"].astype(str)))].nunique())}
+    have = set(zip(augment["doc_id"].astype(str), augment["lang"].astype(str)))
+    out = {}
+    for lang, idx in pairs.groupby("lang", sort=True).indices.items():
+        d = docs.iloc[idx]
+        out[str(lang)] = int(d[[(x, str(lang)) not in have for x in d]].nunique())
     return out
 
 

@@ -15,7 +15,9 @@ that pipeline on the toolkit's pieces, resumably:
 2. per retriever: passage shards (:func:`xqg_lab.shards.encode_passage_shards`) and
    per-passage query sums ``S`` (:func:`xqg_lab.shards.encode_query_sum_shards`), both
    skipped when already done and run on the backend of ``scale`` (local or Ray); every
-   passage must have exactly ``n_per_lang`` queries per language (the sum rule assumes it);
+   passage must have exactly ``n_per_lang`` queries per language (the sum rule assumes it;
+   so no passage lacks queries, and the default ``p' = p`` for such passages
+   (:class:`xqg_lab.augment.NoQuery`) and the literal formula give the same table);
 3. exact search of α = 0 (the baseline) and α = ``alpha`` from the same two score terms
    (:func:`xqg_lab.scale.search.search_alpha_grid_sharded`);
 4. official-format predictions (``predictions-<condition>.json``: ``id, lang, ctxs`` with
@@ -474,7 +476,7 @@ def run_paper_table(config: PaperTableConfig, *, show_progress: bool = True) -> 
         _check_counts(store, config, queries=config.queries)
         q = Encoder(**spec, show_progress=show_progress).encode_queries(questions["text"].tolist())
         results = search_alpha_grid_sharded(
-            q, store.iter_passage_embeddings(), store.iter_query_sums(), list(alphas.values()), k=config.k
+            q, store.iter_passage_embeddings(), store.iter_fusion_targets(), list(alphas.values()), k=config.k
         )
         texts = _passage_texts(store, corpus, np.concatenate([results[a][1] for a in alphas.values()]))
         for condition, alpha in alphas.items():

@@ -60,6 +60,29 @@ def evaluate_retrieval(
     return RetrievalResult(run=run, per_query=scored, by_lang=by_lang, seconds=seconds)
 
 
+def passage_fields_table(
+    data: RetrievalData,
+    encoder: Encoder,
+    *,
+    fields: tuple[str, ...] = ("title_text", "text"),
+    measure: str = "MRR@10",
+    k: int = 100,
+) -> pd.DataFrame:
+    """``measure`` per query language (rows, then ``"mean"``: unweighted over languages) with
+    the passages encoded from each of ``fields`` (:class:`xqg_lab.encode.presets.PassageFields`;
+    columns), plus ``"difference"`` = second minus first. The queries are encoded once (cached)."""
+    columns = {}
+    for name in fields:
+        by_lang = evaluate_retrieval(data, encoder.with_passage_fields(name), k=k, measures=[measure]).by_lang
+        columns[name] = by_lang[measure]
+    table = pd.DataFrame(columns)
+    table.loc["mean"] = table.mean(axis=0)
+    if len(fields) == 2:
+        table["difference"] = table[fields[1]] - table[fields[0]]
+    table.columns.name = f"{measure} by passage_fields"
+    return table
+
+
 def mean_over_languages(by_lang: pd.DataFrame) -> pd.Series:
     """Unweighted mean of each measure over the languages of ``by_lang``."""
     return by_lang.drop(columns="n_queries").mean(axis=0)

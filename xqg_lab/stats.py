@@ -943,8 +943,13 @@ def significance_caption(
     sizes = sorted({int(f["family_size"].iloc[0]) for f in systems.values() if len(f)})
     if correction == Correction.HOLM.value:
         size = "/".join(str(s) for s in sizes)
-        family = " per system" if len(systems) > 1 else ""
-        corr_text = f"Holm-corrected over the {size} comparisons ({group_col} × measure) of the family{family}"
+        if len(systems) > 1:
+            corr_text = (
+                f"Holm-corrected within each system separately, over its {size} comparisons ({group_col} × "
+                f"measure); the {len(systems)} systems ({', '.join(systems)}) are not corrected jointly"
+            )
+        else:
+            corr_text = f"Holm-corrected over the {size} comparisons ({group_col} × measure) of the family"
     else:
         corr_text = "not corrected for multiple comparisons"
     text = (

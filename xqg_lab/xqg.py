@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .augment import FusionRule, QuerySums, accumulate_query_sums, select_queries
+from .augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
 from .data._common import RetrievalData
 from .index import search_alpha_grid, to_run
 from .metrics.ranking import aggregate, per_query
@@ -28,6 +28,10 @@ class XQGResult:
     query_sums : the accumulated query vectors (``counts`` tells how many per passage).
     rule : the fusion rule used (``"sum"`` or ``"mean"``).
     seconds : wall-clock time per stage.
+    on_no_query : what passages without queries got (``"keep"``: ``p' = p``; ``"literal"``:
+        ``p' = (1-α)·p``; :class:`xqg_lab.augment.NoQuery`).
+    n_no_query : number of passages of the corpus with no query in the augmentation
+        languages (``query_sums.langs``); report it with the results.
     """
 
     per_query: dict[float, pd.DataFrame]
@@ -36,6 +40,8 @@ class XQGResult:
     query_sums: QuerySums
     rule: str
     seconds: dict[str, float]
+    on_no_query: str = NoQuery.KEEP.value
+    n_no_query: int = 0
 
 
 def evaluate_xqg(
@@ -48,6 +54,7 @@ def evaluate_xqg(
     augment_langs: Sequence[str] | None = None,
     max_per_lang: int | None = None,
     only_in_target_language: bool = False,
+    on_no_query: str | NoQuery = NoQuery.KEEP,
     k: int = 100,
     measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
 ) -> XQGResult:
@@ -56,8 +63,11 @@ def evaluate_xqg(
     ``generated``: ``doc_id, lang, sample, text`` (a generated-query store or held-out
     human questions). The whole α grid costs about two searches
     (:func:`xqg_lab.index.search_alpha_grid`); α = 0 is always included as the baseline.
+    ``on_no_query``: a passage without queries keeps ``p' = p`` (``"keep"``) or gets
+    ``(1-α)·p`` (``"literal"``); their number is ``n_no_query`` of the result.
     """
     rule = FusionRule.parse(rule)
+    on_no_query = NoQuery.parse(on_no_query)
     alphas = sorted({0.0, *map(float, alphas)})
     seconds = {}
     start = time.perf_counter()
@@ -73,7 +83,8 @@ def evaluate_xqg(
     seconds["encode_generated"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    grid = search_alpha_grid(query_vectors, passage_vectors, sums.fused(rule=rule), alphas, k=k)
+    target = sums.target(passage_vectors, rule=rule, doc_ids=data.passages["doc_id"], on_no_query=on_no_query)
+    grid = search_alpha_grid(query_vectors, passage_vectors, target, alphas, k=k)
     seconds["alpha_grid_search"] = time.perf_counter() - start
 
     langs = data.queries[["query_id", "lang"]]
@@ -86,8 +97,9 @@ def evaluate_xqg(
         curve.append(by_lang.reset_index().melt(id_vars="lang", var_name="measure").assign(alpha=alpha))
     curve = pd.concat(curve, ignore_index=True)[["alpha", "lang", "measure", "value"]]
     return XQGResult(
-        per_query=scored, curve=curve, runs=runs, query_sums=sums, rule=rule.value, seconds=seconds
-    )
+        per_query=scored, curve=curve, runs=runs, query_sums=sums, rule=rule.value, seconds=seconds,
+        on_no_query=on_no_query.value, n_no_query=n_without_queries(sums),
+    )  # fmt: skip
 
 
 def rank_changes(baseline: pd.DataFrame, augmented: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +156,18 @@ def curves(results: dict[str, XQGResult]) -> pd.DataFrame:
     return pd.concat(
         [r.curve.assign(condition=name, rule=r.rule) for name, r in results.items()], ignore_index=True
     )
+
+
+def no_query_counts(results: dict[str, XQGResult]) -> pd.DataFrame:
+    """Per condition: ``condition, augment_langs, n_passages, n_no_query, on_no_query`` --
+    how many passages had no query in the condition's augmentation languages, and what they
+    got. Shown next to every xQG table."""
+    rows = [
+        {"condition": name, "augment_langs": ",".join(r.query_sums.langs), "n_passages": len(r.query_sums.doc_ids),
+         "n_no_query": r.n_no_query, "on_no_query": r.on_no_query}
+        for name, r in results.items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["condition", "augment_langs", "n_passages", "n_no_query", "on_no_query"])
 
 
 def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Sequence[str]) -> RetrievalData:

@@ -5,7 +5,7 @@ replacement (a numpy ``Generator`` seeded with ``seed``); it is represented by t
 ``w[i]`` of how often pair ``i`` was drawn, so replicate statistics are weighted sums and
 several replicates are evaluated together with one matrix product. The confidence
 interval is the percentile interval of the replicates (Efron & Tibshirani 1993, ch. 13),
-except where a module says otherwise (``gaussian_mi`` uses the basic interval).
+except where a module says otherwise (``gaussian_mi`` uses the centred interval).
 ``scipy.stats.bootstrap`` is not used because the estimators need the multiplicities
 themselves (pairwise statistics must not pair a drawn item with its own copy) and all
 parts of one measure must share the same replicates.
@@ -193,6 +193,9 @@ def summarize(
     1997, eq. 5.6): the percentile interval reflected about the estimate, ``2 * value -
     (q_high, q_low)``; it corrects for an estimator whose bias the replicates reproduce
     (they are shifted by about the bias, so a percentile interval can miss the estimate).
+    ``"centred"``: the percentile interval shifted so that the replicates' mean falls on the
+    estimate, ``value + (q_low, q_high) - mean``; for replicates biased by the resampling
+    itself, unlike the estimator (no bias correction in either direction).
     """
     reps = np.asarray(reps, dtype=np.float64)
     value = float(reps[0])
@@ -203,6 +206,9 @@ def summarize(
     low, high = np.quantile(boot, [alpha, 1.0 - alpha])
     if interval == "basic":
         low, high = 2 * value - high, 2 * value - low
+    elif interval == "centred":
+        shift = value - float(boot.mean())
+        low, high = low + shift, high + shift
     return value, float(low), float(high)
 
 

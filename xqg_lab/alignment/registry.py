@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
@@ -57,6 +58,7 @@ REPORT_COLUMNS = (
     "reference",
     "reference_label",
     "p_value",
+    "p_floor",
     "n_bootstrap",
 )
 
@@ -75,6 +77,7 @@ def _flatten(estimate: Estimate, measure: str) -> Iterable[dict[str, Any]]:
             "reference": e.reference,
             "reference_label": e.reference_label,
             "p_value": e.p_value,
+            "p_floor": e.extra.get("p_floor", math.nan) if e is estimate else math.nan,
             "n_bootstrap": e.n_bootstrap,
         }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import EncoderPreset, Pooling, Role, get_preset, passage_text
+from .presets import EncoderPreset, PassageFields, Pooling, Role, get_preset, passage_text
 
 PoolingFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # noqa: F821
 
@@ -103,6 +105,8 @@ class Encoder:
         arguments below override its fields.
     pooling : a :class:`Pooling` value or a callable
         ``(last_hidden_state (b, s, d), attention_mask (b, s)) -> (b, d)``.
+    passage_fields : ``"title_text"`` (``title + " " + text``, the presets' default) or
+        ``"text"``: what :meth:`encode_passages` encodes of a passages frame.
     passage_model_name_or_path : a separate passage tower (untied DPR); by default the
         query tower encodes passages too.
     batch_size : texts per forward pass; batches hold texts of similar length.
@@ -124,6 +128,7 @@ class Encoder:
         passage_prefix: str | None = None,
         query_max_length: int | None = None,
         passage_max_length: int | None = None,
+        passage_fields: str | PassageFields | None = None,
         passage_model_name_or_path: str | None = None,
         revision: str | None = None,
         batch_size: int = 64,
@@ -143,6 +148,8 @@ class Encoder:
         }
         if pooling is not None and not callable(pooling):
             overrides["pooling"] = Pooling.parse(pooling)
+        if passage_fields is not None:
+            overrides["passage_fields"] = PassageFields.parse(passage_fields)
         self.preset: EncoderPreset = EncoderPreset(
             **{**base.__dict__, **{k: v for k, v in overrides.items() if v is not None}}
         )
@@ -169,16 +176,24 @@ class Encoder:
 
     def encode_passages(self, passages) -> np.ndarray:
         """Passage vectors, float32 ``(n, dim)``, for a frame with ``title`` and ``text``
-        columns (encoded as ``title + " " + text``) or a sequence of strings."""
+        columns (encoded as ``title + " " + text``, or ``text`` alone with
+        ``passage_fields="text"``) or a sequence of strings (encoded as given)."""
         if hasattr(passages, "columns"):
             missing = {"text"} - set(passages.columns)
             if missing:
                 raise ValueError("passages frame needs a 'text' column (and optionally 'title')")
             titles = passages["title"] if "title" in passages.columns else [""] * len(passages)
-            texts = [passage_text(t or "", x) for t, x in zip(titles, passages["text"])]
+            fields = self.preset.passage_fields
+            texts = [passage_text(t or "", x, fields) for t, x in zip(titles, passages["text"])]
         else:
             texts = list(passages)
         return self.encode(texts, role=Role.PASSAGE)
+
+    def with_passage_fields(self, passage_fields: str | PassageFields) -> Encoder:
+        """This encoder with another ``passage_fields`` (sharing the loaded model)."""
+        other = copy.copy(self)
+        other.preset = dataclasses.replace(self.preset, passage_fields=PassageFields.parse(passage_fields))
+        return other
 
     def encode(self, texts: Sequence[str], *, role: Role | str) -> np.ndarray:
         """Vectors of ``texts`` (float32 ``(n, dim)``) for ``role`` ("query"/"passage")."""
@@ -214,14 +229,15 @@ class Encoder:
                 progress.close()
 
     def settings(self, role: Role | str) -> dict:
-        """Everything that determines a vector besides its text (the cache key)."""
+        """Everything that determines a vector besides its text (the cache key); for passages,
+        ``passage_fields`` when it is not the default ``"title_text"``."""
         role = Role(role)
         pooling = (
             f"{self.pooling_fn.__module__}.{self.pooling_fn.__qualname__}"
             if self.pooling_fn
             else self.preset.pooling.value
         )
-        return {
+        settings = {
             "model": self._model_identity(role),
             "role": role.value,
             "pooling": pooling,
@@ -230,6 +246,10 @@ class Encoder:
             "max_length": self.preset.max_length(role),
             "fp16": self.fp16,
         }
+        if role is Role.PASSAGE and self.preset.passage_fields is not PassageFields.TITLE_TEXT:
+            # only when not the default, so that keys of existing caches and stores stay valid
+            settings["passage_fields"] = self.preset.passage_fields.value
+        return settings
 
     # -- internals ----------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ roles: ``"evaluation"`` questions stay queries of the retrieval evaluation, and 
 cross-lingual generator would write about that paragraph.
 
 The split is by ``question_id`` (shared by all translations of a question), so no
-evaluation question feeds augmentation in any language; it is deterministic (a hash of
-the seed and the question id orders the questions of a paragraph) and recorded (the frame
+evaluation question feeds augmentation in any language, and questions of one paragraph
+whose texts coincide (XQuAD repeats some questions under two ids, and some translations
+are identical) stay on one side, so no evaluation query finds its own text among the
+augmentation questions of its paragraph. It is deterministic (a hash of the seed and the
+question id orders the questions of a paragraph) and recorded (the frame
 :func:`split_questions` returns; keep it with the run). Counts differ per paragraph (XQuAD:
 1 to 30+ questions per paragraph), so the augmentation side has a different number of
 queries per passage -- equalise counts or use the mean fusion rule downstream.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -34,16 +38,57 @@ def _rank_key(seed: int, question_id: str) -> str:
     return hashlib.sha256(f"{seed}:{question_id}".encode()).hexdigest()
 
 
+def normalize_question(text: str) -> str:
+    """The form two questions are compared in: Unicode NFKC, case-folded, runs of
+    whitespace collapsed to one space, stripped."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+
+def _text_groups(question_ids: list[str], texts: dict[str, set[str]]) -> dict[str, str]:
+    """Question id -> a representative of its group: questions linked (transitively) by a
+    shared normalised text in any language form one group."""
+    parent = {q: q for q in question_ids}
+
+    def root(q):
+        while parent[q] != q:
+            parent[q] = parent[parent[q]]
+            q = parent[q]
+        return q
+
+    owner: dict[str, str] = {}
+    for q in question_ids:
+        for t in texts.get(q, ()):
+            if t in owner:
+                a, b = root(owner[t]), root(q)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                owner[t] = q
+    return {q: root(q) for q in question_ids}
+
+
 def split_questions(
     queries: pd.DataFrame, qrels: pd.DataFrame, *, eval_fraction: float = 0.5, seed: int = 0
 ) -> pd.DataFrame:
     """Assign every question to evaluation or augmentation, per paragraph.
 
-    Within each paragraph, questions are ordered by ``sha256(f"{seed}:{question_id}")``;
-    the first ``ceil(eval_fraction * k)`` of its ``k`` questions are for evaluation, the
-    rest for augmentation (a paragraph with one question keeps it for evaluation when
-    ``eval_fraction > 0``). The result depends only on the set of (question, paragraph)
-    pairs and the seed -- not on row order or on which languages are loaded.
+    Within each paragraph, questions are ordered by ``sha256(f"{seed}:{question_id}")``
+    and walked in that order; each one, with every question tied to it, goes to evaluation
+    while fewer than ``ceil(eval_fraction * k)`` of the paragraph's ``k`` questions are
+    there, and to augmentation after that (a paragraph with one question keeps it for
+    evaluation when ``eval_fraction > 0``).
+
+    No leakage through identical texts: two questions of one paragraph are *tied* when a
+    text of one equals a text of the other, in any two of the loaded languages, after
+    :func:`normalize_question` (NFKC, case-folded, whitespace collapsed); ties are
+    transitive and tied questions always share a role. So no evaluation query's
+    normalised text appears among the augmentation questions of its gold paragraph in any
+    loaded language (a tied group can push a paragraph's evaluation share above
+    ``eval_fraction``). Without ties this is the plain per-question split. The result
+    depends only on the (question, paragraph) pairs, the loaded texts and the seed -- not
+    on row order; load every language that evaluation or augmentation will use.
 
     Parameters
     ----------
@@ -68,7 +113,7 @@ def split_questions(
     if isinstance(eval_fraction, bool) or not (0.0 <= float(eval_fraction) <= 1.0):
         raise ValueError(f"expected eval_fraction in [0, 1], found {eval_fraction!r}")
     for frame, name, cols in (
-        (queries, "queries", ("query_id", "question_id")),
+        (queries, "queries", ("query_id", "question_id", "text")),
         (qrels, "qrels", ("query_id", "doc_id")),
     ):
         missing = [c for c in cols if c not in frame.columns]
@@ -90,12 +135,23 @@ def split_questions(
             f"expected one relevant paragraph per question, found several for {len(several)} questions "
             f"(e.g. {several[:3]}); the per-paragraph split is undefined for them"
         )
+    texts: dict[str, set[str]] = {}
+    for question_id, text in zip(queries["question_id"].astype(str), queries["text"]):
+        texts.setdefault(question_id, set()).add(normalize_question(text))
     rows = []
     for doc_id, group in pairs.groupby("doc_id", sort=True):
         ordered = sorted(group["question_id"], key=lambda q: _rank_key(seed, q))
         n_eval = math.ceil(float(eval_fraction) * len(ordered) - 1e-12)
-        for rank, question_id in enumerate(ordered):
-            rows.append((question_id, doc_id, "evaluation" if rank < n_eval else "augmentation"))
+        tied = _text_groups(ordered, texts)
+        size = Counter(tied.values())
+        role_of: dict[str, str] = {}
+        n_evaluation = 0
+        for question_id in ordered:
+            group = tied[question_id]
+            if group not in role_of:
+                role_of[group] = "evaluation" if n_evaluation < n_eval else "augmentation"
+                n_evaluation += size[group] if role_of[group] == "evaluation" else 0
+            rows.append((question_id, doc_id, role_of[group]))
     split = pd.DataFrame(rows, columns=list(SPLIT_COLUMNS))
     return split.sort_values(["doc_id", "question_id"], kind="stable").reset_index(drop=True)
 

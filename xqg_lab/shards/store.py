@@ -256,6 +256,17 @@ class ShardStore:
         for i in self.require_complete(self._sum_kind(name)):
             yield self.query_sums(i, name=name)
 
+    def iter_fusion_targets(self, *, name: str = "all", on_no_query: str = "keep") -> Iterator[np.ndarray]:
+        """Every shard's ``S`` as the augmentation uses it (:func:`xqg_lab.augment.fusion_target`):
+        a passage without queries holds its own vector (``"keep"``: ``p' = p``) or zeros
+        (``"literal"``); memory-mapped where no passage lacks queries."""
+        from ..augment import fusion_target
+
+        for i in self.require_complete(self._sum_kind(name)):
+            n_queries = np.asarray(self.query_counts(i, name=name)).sum(axis=0)
+            yield fusion_target(self.passage_embeddings(i), self.query_sums(i, name=name), n_queries,
+                                on_no_query=on_no_query)  # fmt: skip
+
     def all_doc_ids(self) -> list[str]:
         """The ids of every passage, in corpus order (row ``r`` of the global index)."""
         out: list[str] = []
