@@ -303,8 +303,9 @@ def _section(run_dir: Path, entry: dict) -> dict:
 
 
 def _write_index(run_dir: Path, manifest: dict) -> None:
-    """``index.html``: one section per notebook (figures, tables, status), the statistics tables
-    of the whole run, and what the run wrote into the cache."""
+    """``index.html``: the headline tables first (:mod:`xqg_lab.headlines`), then one section per
+    notebook (figures, tables, status), the statistics tables of the whole run, and what the run
+    wrote into the cache."""
     import jinja2
 
     sections = [_section(run_dir, n) for n in manifest["notebooks"]]
@@ -313,9 +314,12 @@ def _write_index(run_dir: Path, manifest: dict) -> None:
         {"stem": stem, "files": [f"{stem}{ext}" for ext in (".md", ".tex", ".csv") if (run_dir / f"{stem}{ext}").is_file()]}
         for stem in tables
     ]
+    from .headlines import headline_tables
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     page = env.get_template("report_index.html.j2").render(
         title=manifest["title"] or manifest["run"], manifest=manifest, env=manifest["environment"],
         cache=manifest.get("cache"), sections=sections, statistics=statistics,
+        headlines=headline_tables(run_dir, manifest["notebooks"]),
     )  # fmt: skip
     write_atomic(run_dir / "index.html", page.encode("utf-8"))
