@@ -97,13 +97,13 @@ def test_headlines_read_each_notebooks_numbers(tmp_path):
     assert retrieval.columns == ["lang", "MRR@10", "R@1", "queries"]
     assert retrieval.rows[1] == ["de", "0.893", "0.834", "1,190"]
     assert retrieval.rows[-1][:2] == ["mean", f"{(0.96 + 0.893 + 0.765) / 3:.3f}"]
-    assert retrieval.figure == "retrieval_by_lang.png"
+    assert retrieval.figure == "retrieval_by_lang.svg"
 
     xqg = heads["xQG vs baseline at α = 0.3: xqg_held_out_human"]
     assert xqg.columns == ["lang", "MRR@10", "R@1"]
     assert xqg.rows[1] == ["de", "0.860 → 0.900 (+0.040 †)", "0.800 → 0.850 (+0.050 †)"]
     assert xqg.rows[0] == ["en", "0.950 → 0.960 (+0.010)", ""]
-    assert xqg.figure == "xqg_alpha_curve.png"
+    assert xqg.figure == "xqg_alpha_curve.svg"
 
     grid = heads["Four-condition grid: MRR@10"]
     assert grid.columns == ["lang", "zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG"]
@@ -132,5 +132,5 @@ def test_index_opens_with_the_headline_tables_and_links_to_the_sections(tmp_path
     assert headline < first_section
     top = index[headline:first_section]
     assert "<td>0.893</td>" in top and "0.860 → 0.900 (+0.040 †)" in top and "0.610 †" in top
-    assert '<img src="retrieval_by_lang.png"' in top and 'href="#retrieval_eval"' in top
+    assert '<img src="retrieval_by_lang.svg"' in top and 'href="#retrieval_eval"' in top
     assert index.index('id="run"') > first_section  # the run's provenance comes last

@@ -93,12 +93,12 @@ def test_unknown_passage_is_refused(context):
 def test_explorer_callbacks_update_the_view(context):
     explorer = QueryExplorer(**context)
     assert explorer.view.passage["doc_id"] == "d1"
-    assert explorer.lang_filter.options == ("de", "zh") and explorer.lang_filter.rows == 2
-    explorer.picker.value = "d2"
+    assert explorer.controls.langs == ["de", "zh"]  # every language of the queries, none hidden
+    explorer.controls.doc_id = "d2"
     assert explorer.view.generated["text"].tolist() == ["Hund"]
     assert explorer.view.moved.empty
-    explorer.picker.value = "d1"
-    explorer.lang_filter.value = ("zh",)
+    explorer.controls.doc_id = "d1"
+    explorer.controls.selected_langs = ["zh"]
     assert explorer.view.generated["text"].tolist() == ["狐狸"]
     assert explorer.view.moved["query_id"].tolist() == ["q1-zh"]  # the filter applies to both tables
     assert "Fuchs" not in explorer.page.value and "狐狸" in explorer.page.value

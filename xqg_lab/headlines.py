@@ -22,7 +22,7 @@ MAX_MEASURES = 3
 class Headline:
     """One table at the top of the index: ``rows`` are formatted cells under ``columns``;
     ``section`` is the notebook whose section (and files) it summarises, ``source`` the CSV it
-    was read from, ``figure`` a PNG of that section shown beside it (or None)."""
+    was read from, ``figure`` a figure of that section (SVG or PNG) shown below it (or None)."""
 
     title: str
     caption: str
@@ -59,8 +59,12 @@ def _one(outputs: list[str], suffix: str, *, exclude: tuple[str, ...] = ()) -> l
 
 
 def _figure(outputs: list[str], suffix: str) -> str | None:
-    found = _one(outputs, suffix)
-    return found[0] if found else None
+    """The SVG (sharp at its natural size), else the PNG, of the first figure ending in ``suffix``."""
+    for ext in (".svg", ".png"):
+        found = _one(outputs, suffix + ext)
+        if found:
+            return found[0]
+    return None
 
 
 def _retrieval(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]:
@@ -76,7 +80,7 @@ def _retrieval(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]
             "Retrieval per query language", "Mean over the queries of each language; the row 'mean' is the "
             "unweighted mean over languages. Encoder: " + str(entry.get("parameters", {}).get("encoder", "?")) + ".",
             entry["notebook"], name, ["lang", *measures, "queries"], rows,
-            _figure(outputs, name[: -len(".csv")] + ".png"),
+            _figure(outputs, name[: -len(".csv")]),
         ))  # fmt: skip
     return out
 
@@ -115,7 +119,7 @@ def _xqg(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]:
             entry["notebook"], name, columns, rows,
         ))  # fmt: skip
     if out:
-        out[-1].figure = _figure(outputs, "_alpha_curve.png")
+        out[-1].figure = _figure(outputs, "_alpha_curve")
     return out
 
 
@@ -137,7 +141,7 @@ def _grid(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]:
             f"Four-condition grid: {measure}",
             f"Mean {measure} per query language (row 'mean': over languages); † differs from zero-shot "
             "(p < 0.05 after Holm). Other measures and the test on xQG over fine-tuning: see the section.",
-            entry["notebook"], name, ["lang", *conditions], rows, _figure(outputs, "_conditions.png"),
+            entry["notebook"], name, ["lang", *conditions], rows, _figure(outputs, "_conditions"),
         ))  # fmt: skip
     return out
 
@@ -172,7 +176,7 @@ def _alignment(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]
             "Mean of each measure over the target languages (per-language values with bootstrap intervals "
             "and each measure's reference: see the section).",
             entry["notebook"], name, ["view", "condition", "α", "languages", *measures], rows,
-            _figure(outputs, "_heatmap.png"),
+            _figure(outputs, "_heatmap"),
         ))  # fmt: skip
     return out
 

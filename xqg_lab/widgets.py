@@ -131,7 +131,7 @@ def _table(header: list[str], rows: list[list[str]], *, wrap: int) -> str:
 
 
 def _check(value) -> str:
-    return "?" if pd.isna(value) else ("yes" if bool(value) else "<b>no</b>")
+    return "not checked" if pd.isna(value) else ("yes" if bool(value) else "<b>no</b>")
 
 
 def view_html(view: PassageView) -> str:
@@ -179,15 +179,85 @@ def view_html(view: PassageView) -> str:
     return "".join(parts)
 
 
+_CONTROLS_ESM = """
+function render({ model, el }) {
+  // JupyterLab's command-mode shortcuts (arrow keys move between cells) match any focused
+  // element of the notebook; Lumino skips shortcuts for a target carrying this attribute.
+  const guard = (node) => { node.setAttribute("data-lm-suppress-shortcuts", "true"); return node; };
+  const row = guard(document.createElement("div"));
+  row.style.cssText = "display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start;margin:.3em 0";
+  const field = (text, control, hint) => {
+    const box = document.createElement("label");
+    box.style.cssText = "display:flex;flex-direction:column;gap:.2em;font-size:.9em";
+    box.append(text, control);
+    if (hint) { const h = document.createElement("small"); h.textContent = hint; h.style.color = "#555"; box.append(h); }
+    return box;
+  };
+  const passage = guard(document.createElement("select"));
+  passage.className = "xqg-passage";
+  passage.style.cssText = "width:44em;max-width:100%;font-size:1em";
+  const langs = guard(document.createElement("select"));
+  langs.className = "xqg-langs";
+  langs.multiple = true;
+  langs.style.cssText = "width:7em;font-size:1em";
+  const fill = () => {
+    passage.replaceChildren(...model.get("passages").map(([label, id]) => new Option(label, id)));
+    const all = model.get("langs");
+    langs.replaceChildren(...all.map((l) => new Option(l, l)));
+    langs.size = Math.max(all.length, 2);
+    sync();
+  };
+  const sync = () => {
+    passage.value = model.get("doc_id");
+    const chosen = new Set(model.get("selected_langs"));
+    for (const o of langs.options) o.selected = chosen.has(o.value);
+  };
+  passage.addEventListener("change", () => { model.set("doc_id", passage.value); model.save_changes(); });
+  langs.addEventListener("change", () => {
+    model.set("selected_langs", [...langs.selectedOptions].map((o) => o.value));
+    model.save_changes();
+  });
+  model.on("change:passages", fill);
+  model.on("change:langs", fill);
+  model.on("change:doc_id", sync);
+  model.on("change:selected_langs", sync);
+  row.append(
+    field("passage", passage, "arrow keys or type to search; Tab to the languages"),
+    field("languages", langs, "none selected = all; Shift/Ctrl + arrows or click for several"),
+  );
+  el.append(row);
+  fill();
+}
+export default { render };
+"""
+
+
+def _controls_class():
+    """The explorer's two lists as an anywidget (plain ``<select>`` elements whose keys are not
+    taken by JupyterLab's shortcuts); built on first use so that importing this module stays light."""
+    import anywidget
+    import traitlets
+
+    class ExplorerControls(anywidget.AnyWidget):
+        _esm = _CONTROLS_ESM
+        passages = traitlets.List().tag(sync=True)  # [[label, doc_id], ...]
+        langs = traitlets.List().tag(sync=True)
+        doc_id = traitlets.Unicode("").tag(sync=True)
+        selected_langs = traitlets.List().tag(sync=True)
+
+    return ExplorerControls
+
+
 class QueryExplorer:
     """A passage picker and a language filter over :func:`view_html`.
 
     Build it with the same keyword arguments as :func:`passage_view` (all but ``doc_id``)
     and display the explorer itself: JupyterLab shows the live widget, an exported report
     (no kernel) the static HTML of the passage shown last. It opens on ``doc_id``, by default
-    :func:`most_gained_passage`. ``explorer.view`` holds the :class:`PassageView` shown.
-    Keyboard: Tab moves between the two lists, arrow keys choose, Shift/Ctrl + arrows or
-    click select several languages; no language selected shows them all.
+    :func:`most_gained_passage`. ``explorer.controls.doc_id`` / ``.selected_langs`` hold the
+    choice (set them to change it), ``explorer.view`` the :class:`PassageView` shown.
+    Keyboard: Tab moves between the two lists, arrow keys choose, Shift/Ctrl + arrows select
+    several languages; no language selected shows them all.
     """
 
     def __init__(self, *, doc_id: str | None = None, **context):
@@ -196,30 +266,25 @@ class QueryExplorer:
         self.context = context
         passages = context["passages"]
         labels = [
-            (f"{d} · {t[:80]}", d) for d, t in zip(passages["doc_id"], passages["title"] + " — " + passages["text"])
+            [f"{d} · {t[:80]}", d] for d, t in zip(passages["doc_id"], passages["title"] + " — " + passages["text"])
         ]
-        langs = sorted({*context["generated"]["lang"], *context["queries"]["lang"]})
-        self.picker = w.Dropdown(options=labels, description="passage", layout=w.Layout(width="70%"))
-        self.lang_filter = w.SelectMultiple(
-            options=langs, description="languages", rows=max(len(langs), 1), layout=w.Layout(width="12em"),
-            tooltip="none selected: all languages",
+        if doc_id is None and labels:
+            doc_id = most_gained_passage(context["changes"]) if len(context["changes"]) else labels[0][1]
+        self.controls = _controls_class()(
+            passages=labels, langs=sorted({*context["generated"]["lang"], *context["queries"]["lang"]}),
+            doc_id=doc_id or "",
         )  # fmt: skip
         self.page = w.HTML()
-        hint = w.HTML("<small>no language selected = all languages; Shift/Ctrl-click to select several</small>")
-        self.widget = w.VBox([w.HBox([self.picker, w.VBox([self.lang_filter, hint])]), self.page])
+        self.widget = w.VBox([self.controls, self.page])
         self.view: PassageView | None = None
         if labels:
-            first = doc_id if doc_id is not None else (
-                most_gained_passage(context["changes"]) if len(context["changes"]) else labels[0][1]
-            )
-            self.picker.value = first
             self.show()
-        self.picker.observe(lambda _: self.show(), names="value")
-        self.lang_filter.observe(lambda _: self.show(), names="value")
+        self.controls.observe(lambda _: self.show(), names=["doc_id", "selected_langs"])
 
     def show(self) -> PassageView:
         """Recompute the view of the selected passage and languages and redraw it."""
-        self.view = filter_languages(passage_view(self.picker.value, **self.context), self.lang_filter.value)
+        view = passage_view(self.controls.doc_id, **self.context)
+        self.view = filter_languages(view, self.controls.selected_langs)
         self.page.value = view_html(self.view)
         return self.view
 
