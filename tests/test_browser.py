@@ -297,7 +297,7 @@ def test_query_explorer_runs_and_responds_in_jupyterlab(jupyterlab, browser, tin
 
     before = _explorer_state(page)
     assert before["groups"], "the explorer lists no language group"
-    page.locator(".xqg-passage").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.locator(".xqg-passage").evaluate("e => e.closest('.jp-OutputArea').scrollIntoView({block: 'start'})")
     _shot(page, "explorer")
 
     # another passage: the shown passage and its queries change
@@ -333,7 +333,7 @@ def test_query_explorer_runs_and_responds_in_jupyterlab(jupyterlab, browser, tin
     picker.focus()
     page.keyboard.press("ArrowDown")
     page.wait_for_function("doc => document.querySelector('.xqg-explorer code').textContent !== doc", arg=shown_doc)
-    page.locator(".xqg-passage").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.locator(".xqg-passage").evaluate("e => e.closest('.jp-OutputArea').scrollIntoView({block: 'start'})")
     _shot(page, "explorer_filtered")
     assert outside == [], f"requests to other hosts: {outside}"
     assert not list((REPO / "notebooks").glob("*.csv")), "the notebook wrote into notebooks/"
@@ -374,6 +374,20 @@ def test_interactive_chart_renders_offline_in_jupyterlab(jupyterlab, browser, ti
     box = chart.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 100
     _shot(page, "interactive_chart_cell", clip=box)
+    # a tooltip appears when the pointer is over a bar (searched on a grid over the chart)
+    start = time.perf_counter()
+    found = False
+    for y in range(int(box["y"] + 40), int(box["y"] + box["height"] - 20), 12):
+        for x in range(int(box["x"] + 20), int(box["x"] + box["width"] - 20), 8):
+            page.mouse.move(x, y)
+            if page.locator("#vg-tooltip-element.visible").count():
+                found = True
+                break
+        if found:
+            break
+    timings.record("retrieval_eval: pointer search until a tooltip shows", time.perf_counter() - start)
+    assert found, "no tooltip over the chart"
+    _shot(page, "interactive_chart_tooltip", clip={**box, "height": box["height"] + 80})
     page.close()
 
 

@@ -42,10 +42,10 @@ def per_language_chart(by_lang: pd.DataFrame, *, title: str = "") -> "alt.FacetC
     order = by_lang[measures[0]].sort_values(ascending=False).index.tolist()
     picked = alt.selection_point(fields=["lang"], on="click", clear="dblclick")
     return (
-        alt.Chart(long, width=alt.Step(14), height=160)
+        alt.Chart(long, width=max(14 * len(order), 60), height=160)
         .mark_bar()
         .encode(
-            x=alt.X("lang:N", sort=order, title="query language"),
+            x=alt.X("lang:N", sort=order, title=None),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
             color=alt.condition(alt.datum.lang == "en", alt.value("#4c78a8"), alt.value("#9ecae9")),
             opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
@@ -53,7 +53,7 @@ def per_language_chart(by_lang: pd.DataFrame, *, title: str = "") -> "alt.FacetC
         )
         .add_params(picked)
         .facet(column=alt.Column("measure:N", sort=measures, title=None))
-        .properties(title=title)
+        .properties(title=alt.Title(title, subtitle="per query language; click a bar to highlight its language"))
     )
 
 

@@ -135,8 +135,9 @@ def _check(value) -> str:
 
 
 def view_html(view: PassageView) -> str:
-    """The explorer's page for one passage: the passage, every generated query grouped by
-    language (full text), and the evaluation questions about it with their ranks."""
+    """The explorer's page for one passage: the passage, the evaluation questions about it
+    with their ranks before and after augmentation, and every generated query grouped by
+    language (full texts)."""
     e = html.escape
     passage = view.passage
     parts = [
@@ -144,21 +145,6 @@ def view_html(view: PassageView) -> str:
         f'<p style="{_WRAP}"><code>{e(str(passage["doc_id"]))}</code> <b>{e(str(passage["title"]))}</b> — '
         f"{e(str(passage['text']))}</p>",
     ]
-    generated = view.generated
-    langs = list(dict.fromkeys(generated["lang"]))
-    parts.append(
-        f"<h4 style=\"margin:.6em 0 .2em 0\">Generated queries: {len(generated)} in {len(langs)} language(s)</h4>"
-    )
-    if generated.empty:
-        parts.append("<p><i>no generated queries for this passage in the chosen languages</i></p>")
-    for lang in langs:
-        own = generated[generated["lang"] == lang]
-        rows = [
-            [e(str(s)), e(str(t)), _check(ok), "" if pd.isna(sim) else f"{sim:.3f}"]
-            for s, t, ok, sim in zip(own["sample"], own["text"], own["in_target_language"], own["similarity"])
-        ]
-        parts.append(f'<div style="margin-left:.5em"><b>{e(str(lang))}</b> ({len(own)})')
-        parts.append(_table(["#", "query", "in target language", "similarity"], rows, wrap=1) + "</div>")
     moved = view.moved
     parts.append(
         f'<h4 style="margin:.6em 0 .2em 0">Evaluation questions about this passage: {len(moved)}, '
@@ -175,6 +161,21 @@ def view_html(view: PassageView) -> str:
             )
         ]  # fmt: skip
         parts.append(_table(["question", "lang", "text", "rank before", "rank after", "change"], rows, wrap=2))
+    generated = view.generated
+    langs = list(dict.fromkeys(generated["lang"]))
+    parts.append(
+        f"<h4 style=\"margin:.6em 0 .2em 0\">Generated queries: {len(generated)} in {len(langs)} language(s)</h4>"
+    )
+    if generated.empty:
+        parts.append("<p><i>no generated queries for this passage in the chosen languages</i></p>")
+    for lang in langs:
+        own = generated[generated["lang"] == lang]
+        rows = [
+            [e(str(s)), e(str(t)), _check(ok), "" if pd.isna(sim) else f"{sim:.3f}"]
+            for s, t, ok, sim in zip(own["sample"], own["text"], own["in_target_language"], own["similarity"])
+        ]
+        parts.append(f'<div style="margin-left:.5em"><b>{e(str(lang))}</b> ({len(own)})')
+        parts.append(_table(["#", "query", "in target language", "similarity"], rows, wrap=1) + "</div>")
     parts.append("</div>")
     return "".join(parts)
 
