@@ -90,7 +90,7 @@ def test_headlines_read_each_notebooks_numbers(tmp_path):
     run_dir, manifest = demo_like_run(tmp_path / "run")
     heads = {h.title: h for h in headline_tables(run_dir, manifest["notebooks"])}
     assert list(heads) == [
-        "Retrieval per query language", "xQG vs baseline at α = 0.3: xqg_held_out_human",
+        "Retrieval per query language", "xQG vs baseline at α = 0.3: held out human",
         "Four-condition grid: MRR@10", "Alignment summary",
     ]
     retrieval = heads["Retrieval per query language"]
@@ -99,7 +99,7 @@ def test_headlines_read_each_notebooks_numbers(tmp_path):
     assert retrieval.rows[-1][:2] == ["mean", f"{(0.96 + 0.893 + 0.765) / 3:.3f}"]
     assert retrieval.figure == "retrieval_by_lang.svg"
 
-    xqg = heads["xQG vs baseline at α = 0.3: xqg_held_out_human"]
+    xqg = heads["xQG vs baseline at α = 0.3: held out human"]
     assert xqg.columns == ["lang", "MRR@10", "R@1"]
     assert xqg.rows[1] == ["de", "0.860 → 0.900 (+0.040 †)", "0.800 → 0.850 (+0.050 †)"]
     assert xqg.rows[0] == ["en", "0.950 → 0.960 (+0.010)", ""]

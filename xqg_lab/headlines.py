@@ -110,7 +110,8 @@ def _xqg(run_dir: Path, outputs: list[str], entry: dict) -> list[Headline]:
         frame = pd.read_csv(run_dir / name)
         measures = list(dict.fromkeys(frame["measure"]))[:MAX_MEASURES]
         columns, rows = _comparison_cells(frame, "lang", measures)
-        condition = name[: -len("_comparison.csv")]
+        stem, prefix = name[: -len("_comparison.csv")], entry.get("parameters", {}).get("output_prefix", "xqg") + "_"
+        condition = (stem[len(prefix):] if stem.startswith(prefix) else stem).replace("_", " ")
         test = frame["test"].iloc[0] if "test" in frame.columns and len(frame) else "paired"
         out.append(Headline(
             f"xQG vs baseline at {at}: {condition}",
