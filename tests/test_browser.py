@@ -359,6 +359,7 @@ def test_interactive_chart_renders_offline_in_jupyterlab(jupyterlab, browser, ti
     page = _page(browser, outside)
     cells = _run_all(page, base, token, "retrieval_eval.ipynb", timings)
     assert _errors(cells) == []
+    assert (work / "out" / "retrieval_by_lang.csv").is_file() and not list(work.glob("*.csv"))  # its output folder
     start = time.perf_counter()
     try:
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg.marks", timeout=60_000)
