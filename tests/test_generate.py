@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -687,3 +688,12 @@ def test_embedded_gemma_generates_in_the_target_languages(isolated_cache, xquad)
     assert records["text"].str.len().gt(0).sum() >= 3
     params = gen.params()
     assert params["label"] == EMBEDDED_GENERATOR_LABEL and params["model"]["sha256"] == GEMMA_GGUF_SHA256
+
+
+def test_missing_store_error_says_where_a_relative_path_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=rf"expected a query store with params.json, found none \(a relative path is "
+                                         rf"resolved from the working folder {re.escape(str(tmp_path))}"):  # fmt: skip
+        read_store("generated_queries")
+    with pytest.raises(ValueError, match=r"found none; fix:"):  # an absolute path needs no hint
+        read_store(tmp_path / "missing")

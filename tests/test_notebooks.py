@@ -75,13 +75,16 @@ def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
     curve = pd.read_csv(run_dir / "xqg_alpha_curve.csv")
     assert set(curve["alpha"]) == {0.0, ALPHA} and set(curve["condition"]) == {"held-out human", "generated"}
 
-    # query_explorer writes no files; its report shows the static tables of the best passage
+    # query_explorer writes no files; its report shows, in place of the widget, the static page
+    # of the passage that gained most
     assert manifest["notebooks"][2]["outputs"] == ["query_explorer.html", "query_explorer.ipynb"]
     import nbformat
 
     last = nbformat.read(run_dir / "query_explorer.ipynb", as_version=4).cells[-1]
-    shown = [o for o in last.outputs if o.output_type == "display_data" and "text/html" in o.data]
-    assert len(shown) == 3  # the picked passage, its queries, the questions that moved
+    (shown,) = [o for o in last.outputs if 'class="xqg-explorer"' in o.get("data", {}).get("text/html", "")]
+    assert "application/vnd.jupyter.widget-view+json" in shown.data  # the live widget, for JupyterLab
+    exported = (run_dir / "query_explorer.html").read_text()
+    assert 'class="xqg-explorer"' in exported and "Generated queries:" in exported
 
     index = (run_dir / "index.html").read_text()
     for notebook in notebooks:

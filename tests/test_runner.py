@@ -51,6 +51,17 @@ def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_en
         run_config(config, reports_dir=tmp_path)
 
 
+def test_output_dir_is_the_runners_and_refused_in_a_config(tiny_beir, tmp_path):
+    from xqg_lab.runner import find_notebook, with_output_dir
+
+    config = tiny_config(tiny_beir, tmp_path / "no-model", output_dir="elsewhere")
+    with pytest.raises(ConfigError, match="expected no 'output_dir' parameter, found 'elsewhere'"):
+        run_config(config, reports_dir=tmp_path)
+    assert not (tmp_path / "tiny").exists()  # refused before anything ran
+    params = with_output_dir(find_notebook("retrieval_eval"), {"k": 3}, tmp_path / "run")
+    assert params == {"k": 3, "output_dir": str((tmp_path / "run").resolve())}
+
+
 def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
     config = tiny_config(tiny_beir, tiny_encoder_dir, preset="colbert")
     with pytest.raises(NotebookFailed, match=r"retrieval_eval.ipynb failed in cell \d+: ValueError: unknown encoder preset 'colbert'"):
@@ -96,3 +107,14 @@ def test_relative_mirror_and_cache_paths_are_resolved_before_notebooks_change_fo
     assert manifest["mirror"] == str(tmp_path / "mirror")
     assert manifest["cache"]["root"] == str(tmp_path / "cache") and manifest["cache"]["files_written"] > 0
     assert not (run_dir / "cache").exists()  # not a second cache inside the run folder
+
+
+@pytest.mark.parametrize("name", ["retrieval_eval", "query_generation", "xqg_eval", "finetune_grid",
+                                  "query_explorer", "alignment", "paper_table"])  # fmt: skip
+def test_notebooks_that_write_declare_an_output_dir_papermill_can_read(name):
+    import papermill
+
+    from xqg_lab.runner import find_notebook
+
+    declared = papermill.inspect_notebook(str(find_notebook(name)))
+    assert declared["output_dir"]["default"] == '""'

@@ -1,8 +1,30 @@
-"""Charts (altair). Each function takes a tidy frame and returns an ``alt.Chart``."""
+"""Charts (altair). Each function takes a tidy frame and returns an ``alt.Chart``.
+
+Charts carry their interactions (tooltips; click a language or condition, in the chart or its
+legend, to highlight it; drag and scroll to pan and zoom the α curves); they work where the
+chart is drawn by Vega, i.e. with :func:`use_renderer` ``(interactive=True)`` in JupyterLab.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
+
+
+def use_renderer(*, interactive: bool) -> str:
+    """Choose how notebooks show charts; returns the altair renderer's name.
+
+    ``interactive=True``: altair's widget renderer (``JupyterChart``, an anywidget) with its
+    JavaScript (Vega, Vega-Lite, vega-embed) bundled by vl-convert, so charts are drawn and
+    respond in JupyterLab with no network; they need a live kernel, so an exported report
+    shows nothing for them. ``False``: static SVG embedded in the notebook (reports, papermill).
+    """
+    import altair as alt
+
+    if interactive:
+        alt.renderers.enable("jupyter", offline=True)
+    else:
+        alt.renderers.enable("svg")
+    return alt.renderers.active
 
 
 def per_language_chart(by_lang: pd.DataFrame, *, title: str = "") -> "alt.FacetChart":  # noqa: F821
@@ -18,17 +40,20 @@ def per_language_chart(by_lang: pd.DataFrame, *, title: str = "") -> "alt.FacetC
         id_vars="lang", var_name="measure", value_name="value"
     )
     order = by_lang[measures[0]].sort_values(ascending=False).index.tolist()
+    picked = alt.selection_point(fields=["lang"], on="click", clear="dblclick")
     return (
-        alt.Chart(long, width=alt.Step(14), height=160)
+        alt.Chart(long, width=max(14 * len(order), 60), height=160)
         .mark_bar()
         .encode(
-            x=alt.X("lang:N", sort=order, title="query language"),
+            x=alt.X("lang:N", sort=order, title=None),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
             color=alt.condition(alt.datum.lang == "en", alt.value("#4c78a8"), alt.value("#9ecae9")),
+            opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
             tooltip=["lang", "measure", alt.Tooltip("value:Q", format=".3f")],
         )
+        .add_params(picked)
         .facet(column=alt.Column("measure:N", sort=measures, title=None))
-        .properties(title=title)
+        .properties(title=alt.Title(title, subtitle="per query language; click a bar to highlight its language"))
     )
 
 
@@ -44,6 +69,8 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
     frame = curve[curve["measure"] == measure]
     if frame.empty:
         raise ValueError(f"no values for measure {measure!r}; available: {sorted(curve['measure'].unique())}")
+    picked = alt.selection_point(fields=["lang"], bind="legend", on="click", clear="dblclick")
+    zoom = alt.selection_interval(bind="scales")
     base = alt.Chart(frame)
     lines = base.mark_line(point=True).encode(
         x=alt.X(
@@ -54,10 +81,11 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
         ),
         y=alt.Y("value:Q", title=measure, scale=alt.Scale(zero=False)),
         color=alt.Color("lang:N", title="language", scale=alt.Scale(scheme="tableau20")),
+        opacity=alt.condition(picked, alt.value(1.0), alt.value(0.15)),
         tooltip=["lang", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".3f")],
-    )
-    rules = base.transform_filter(alt.datum.alpha == 0).mark_rule(strokeDash=[4, 4], opacity=0.5).encode(
-        y="value:Q", color="lang:N"
+    ).add_params(picked, zoom)
+    rules = base.transform_filter(alt.datum.alpha == 0).mark_rule(strokeDash=[4, 4]).encode(
+        y="value:Q", color="lang:N", opacity=alt.condition(picked, alt.value(0.5), alt.value(0.1))
     )
     chart = alt.layer(lines, rules)
     if "condition" in frame.columns:
@@ -98,16 +126,19 @@ def conditions_chart(means: pd.DataFrame, *, measure: str, title: str = "") -> "
         raise ValueError(f"no values for measure {measure!r}; available: {sorted(means['measure'].unique())}")
     conditions = list(dict.fromkeys(frame["condition"]))
     first = frame[frame["condition"] == conditions[0]].sort_values("value", ascending=False)
+    picked = alt.selection_point(fields=["condition"], bind="legend", on="click", clear="dblclick")
     return (
         alt.Chart(frame, width=420)
-        .mark_point(filled=True, size=70, opacity=0.85)
+        .mark_point(filled=True, size=70)
         .encode(
             y=alt.Y("lang:N", sort=first["lang"].tolist(), title="query language"),
             x=alt.X("value:Q", title=measure, scale=alt.Scale(zero=False)),
             color=alt.Color("condition:N", scale=alt.Scale(domain=conditions, scheme="paired"), title=None),
             shape=alt.Shape("condition:N", scale=alt.Scale(domain=conditions), title=None),
+            opacity=alt.condition(picked, alt.value(0.85), alt.value(0.15)),
             tooltip=["condition", "lang", alt.Tooltip("value:Q", format=".3f")],
         )
+        .add_params(picked)
         .properties(title=title or f"{measure} per language: zero-shot vs fine-tuned, without and with xQG")
     )
 

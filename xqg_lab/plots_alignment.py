@@ -49,7 +49,8 @@ def measure_heatmap(scores: pd.DataFrame, *, title: str = "") -> "alt.FacetChart
 
 
 def alignment_alpha_chart(curve: pd.DataFrame, *, title: str = "", columns: int = 3) -> "alt.FacetChart":  # noqa: F821
-    """Each measure against α (one panel per measure, own y scale), one line per language;
+    """Each measure against α (one panel per measure, own y scale), one line per language
+    (click a language in the legend to highlight it, double-click to clear);
     α = 0 is the plain passage embedding p, α > 0 the augmented p'. Several augmented
     conditions are told apart by the dash pattern.
 
@@ -65,18 +66,20 @@ def alignment_alpha_chart(curve: pd.DataFrame, *, title: str = "", columns: int 
         .astype(object)
         .fillna("")
     )
+    picked = alt.selection_point(fields=["lang"], bind="legend", on="click", clear="dblclick")
     base = alt.Chart(frame, width=170, height=120)
     lines = base.mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.3).encode(
         x=alt.X("alpha:Q", title="α (0 = plain p)"),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("lang:N", title="language", scale=alt.Scale(scheme="tableau20")),
         strokeDash=alt.StrokeDash("condition:N", title="condition"),
+        opacity=alt.condition(picked, alt.value(1.0), alt.value(0.15)),
         tooltip=[
             "condition", "lang", "measure", "direction", "n",
             alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("value:Q", format=".4f"),
             alt.Tooltip("ci_low:Q", format=".4f"), alt.Tooltip("ci_high:Q", format=".4f"),
         ],
-    )  # fmt: skip
+    ).add_params(picked)  # fmt: skip
     return (
         lines.facet(facet=alt.Facet("measure:N", sort=measures, title=None), columns=columns)
         .resolve_scale(y="independent")

@@ -1,5 +1,8 @@
 """Writing a notebook's tables, figures and provenance into the run folder.
 
+A notebook works inside one output folder (:func:`enter_output_dir`): the run folder under
+``xqg-lab run``, ``reports/interactive/`` of the checkout (git-ignored) when run by hand.
+
 Every file is written whole or not at all (:func:`xqg_lab.atomic.write_atomic`): a run
 killed mid-write, or a full disk, leaves the previous version of each file intact.
 """
@@ -14,6 +17,35 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_atomic
+
+
+INTERACTIVE_DIR = Path("reports") / "interactive"
+
+
+def project_root() -> Path:
+    """The source checkout that holds this package (the folder with ``pyproject.toml`` above
+    ``xqg_lab/``), or the working folder when the package is installed elsewhere."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else Path.cwd()
+
+
+def enter_output_dir(output_dir: str | os.PathLike = "") -> Path:
+    """Make ``output_dir`` the working folder, as ``xqg-lab run`` does with its run folder; returns it.
+
+    ``""`` means ``reports/interactive/`` of the checkout, shared by the notebooks run by hand
+    like a run folder (a store written by ``query_generation`` is found by ``xqg_eval`` under
+    the same relative name). A relative ``output_dir`` is resolved from the checkout, never from
+    the current folder, so running the cell twice stays put. Relative ``XQG_LAB_MIRROR`` /
+    ``XQG_LAB_CACHE`` are made absolute first, so they keep pointing where they did.
+    """
+    for var in ("XQG_LAB_MIRROR", "XQG_LAB_CACHE"):
+        if os.environ.get(var):
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
+    folder = Path(output_dir or INTERACTIVE_DIR).expanduser()
+    folder = folder if folder.is_absolute() else project_root() / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+    return folder
 
 
 def _target(stem: str, output_dir: str | os.PathLike) -> Path:

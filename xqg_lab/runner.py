@@ -79,6 +79,21 @@ def check_parameters(notebook: Path, parameters: dict, *, where: str) -> None:
 
     declared = papermill.inspect_notebook(str(notebook))
     check_keys(parameters, list(declared), where=f"{where} ({notebook.name} parameters)")
+    if "output_dir" in parameters:
+        raise ConfigError(
+            f"{where}: expected no 'output_dir' parameter, found {parameters['output_dir']!r}; "
+            "the run writes every notebook's outputs into its run folder: remove it"
+        )
+
+
+def with_output_dir(notebook: Path, parameters: dict, folder: Path) -> dict:
+    """``parameters`` plus ``output_dir=folder`` (absolute) when ``notebook`` declares it, so the
+    notebook writes into the run folder instead of its interactive default."""
+    import papermill
+
+    if "output_dir" not in papermill.inspect_notebook(str(notebook)):
+        return parameters
+    return {**parameters, "output_dir": str(Path(folder).resolve())}
 
 
 def export_html(notebook: Path, target: Path) -> None:
@@ -167,7 +182,7 @@ def run_config(
             before = _snapshot(run_dir)
             try:
                 papermill.execute_notebook(
-                    str(path), str(out), parameters=params, cwd=str(run_dir),
+                    str(path), str(out), parameters=with_output_dir(path, params, run_dir), cwd=str(run_dir),
                     kernel_name=kernel_name, progress_bar=progress_bar,
                     kernel_manager_class=ipc_kernel_manager(sockets),
                 )
@@ -288,8 +303,9 @@ def _section(run_dir: Path, entry: dict) -> dict:
 
 
 def _write_index(run_dir: Path, manifest: dict) -> None:
-    """``index.html``: one section per notebook (figures, tables, status), the statistics tables
-    of the whole run, and what the run wrote into the cache."""
+    """``index.html``: the headline tables first (:mod:`xqg_lab.headlines`), then one section per
+    notebook (figures, tables, status), the statistics tables of the whole run, and what the run
+    wrote into the cache."""
     import jinja2
 
     sections = [_section(run_dir, n) for n in manifest["notebooks"]]
@@ -298,9 +314,12 @@ def _write_index(run_dir: Path, manifest: dict) -> None:
         {"stem": stem, "files": [f"{stem}{ext}" for ext in (".md", ".tex", ".csv") if (run_dir / f"{stem}{ext}").is_file()]}
         for stem in tables
     ]
+    from .headlines import headline_tables
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     page = env.get_template("report_index.html.j2").render(
         title=manifest["title"] or manifest["run"], manifest=manifest, env=manifest["environment"],
         cache=manifest.get("cache"), sections=sections, statistics=statistics,
+        headlines=headline_tables(run_dir, manifest["notebooks"]),
     )  # fmt: skip
     write_atomic(run_dir / "index.html", page.encode("utf-8"))

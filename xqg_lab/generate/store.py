@@ -311,7 +311,14 @@ def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(folder) / PARAMS_FILE
     if not path.is_file():
-        raise ValueError(f"{folder}: expected a query store with {PARAMS_FILE}, found none")
+        hint = "" if path.is_absolute() else (
+            f" (a relative path is resolved from the working folder {Path.cwd()}: in a notebook, "
+            "its output folder, see xqg_lab.report.enter_output_dir)"
+        )
+        raise ValueError(
+            f"{folder}: expected a query store with {PARAMS_FILE}, found none{hint}; "
+            "fix: give the folder that generate_store (the query_generation notebook) wrote, or its absolute path"
+        )
     params, _ = read_json(path)
     if not isinstance(params, dict):
         raise DataFormatError(path, None, f"expected a JSON object, found {type(params).__name__}")
