@@ -85,7 +85,16 @@ def get_preset(name: str) -> EncoderPreset:
         ) from None
 
 
-def passage_text(title: str, text: str) -> str:
+def passage_text(title: str | None, text: str) -> str:
     """The string a passage is encoded as: ``title + " " + text`` (DPR/Tevatron), or
-    ``text`` alone when the title is empty."""
+    ``text`` alone when the title is empty or missing (``None``, or the NaN that pandas
+    writes for an absent value: never the text ``"nan"``)."""
+    if title is None or (isinstance(title, float) and title != title) or type(title).__name__ == "NAType":
+        title = ""
+    if not isinstance(title, str) or not isinstance(text, str):
+        bad, value = ("title", title) if not isinstance(title, str) else ("text", text)
+        raise TypeError(
+            f"expected the passage {bad} to be a str, found {type(value).__name__} {value!r:.60}; "
+            f"fix: convert the column, e.g. passages[{bad!r}].astype(str)"
+        )
     return f"{title} {text}" if title else text

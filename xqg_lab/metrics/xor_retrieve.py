@@ -101,6 +101,12 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
         seen[qid] = lineno
         text = obj.get("question")
         rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
+    if not rows:
+        raise DataFormatError(
+            path, None, "expected one XOR-Retrieve question per line ({id, question, answers, lang}), found an "
+            "empty file (an interrupted download or the wrong file?); fix: pass the data file, e.g. "
+            "xor_dev_retrieve_eng_span_v1_1.jsonl"
+        )
     return pd.DataFrame(rows, columns=["query_id", "lang", "text", "answers"])
 
 
@@ -268,8 +274,9 @@ def xor_recall_per_query(
     than "yes"/"no"), ``hit@{k}kt`` per k (float 1.0 / 0.0, NaN when not scored) and ``n_tokens``
     (Int64: tokens kept for the largest budget, at most ``max(ks)·1000``; NA when not scored).
 
-    Warns (UserWarning) about questions without a prediction (not counted), predictions for
-    unknown ids (ignored) and scored questions whose retrieval is shorter than a budget.
+    Warns (UserWarning) about questions without a prediction (not counted), predicted questions
+    with an empty answer list (not scored, as in the official script), predictions for unknown
+    ids (ignored) and scored questions whose retrieval is shorter than a budget.
     """
     ks = _check_ks(ks)
     if not isinstance(data, pd.DataFrame):
@@ -325,6 +332,15 @@ def xor_recall_per_query(
         warnings.warn(
             f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
             f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    no_answer = [q for q, answers in zip(qids, data["answers"]) if q in ctxs and len(answers) == 0]
+    if no_answer:
+        warnings.warn(
+            f"XOR-Retrieve: {len(no_answer)} predicted questions have no answer at all (\"answers\": []) and are NOT "
+            f"scored (the official scorer skips them too; R@kt is over the rest), e.g. {_few(no_answer)}",
             UserWarning,
             stacklevel=2,
         )
