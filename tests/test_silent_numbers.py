@@ -103,6 +103,12 @@ def test_measures_within_depth_pass():
     assert check_depth(["R@10", "MRR@10", "AP"], k=10) == ["R@10", "MRR@10", "AP"]
 
 
+def test_a_run_holding_the_whole_collection_is_deep_enough():
+    assert check_depth(["MRR@10", "R@100"], k=5, n_passages=5) == ["MRR@10", "R@100"]
+    with pytest.raises(ValueError, match=r"on the top 5 of 6 passages"):
+        check_depth(["MRR@10"], k=5, n_passages=6)
+
+
 def test_evaluate_retrieval_refuses_a_measure_deeper_than_k(table_encoder):
     from xqg_lab.data._common import RetrievalData
     from xqg_lab.retrieval import evaluate_retrieval

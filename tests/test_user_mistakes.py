@@ -188,6 +188,17 @@ def _empty_corpus_evaluation(table_encoder):
     return evaluate_retrieval(data, table_encoder({"where?": [1.0, 0.0]}), k=10, measures=["R@10"])
 
 
+def _evaluate_with_k(table_encoder, k):
+    from xqg_lab.data._common import RetrievalData
+
+    data = RetrievalData(
+        pd.DataFrame({"doc_id": ["d"], "title": [""], "text": ["a"]}),
+        pd.DataFrame({"query_id": ["q"], "lang": ["en"], "text": ["qa"]}),
+        pd.DataFrame({"query_id": ["q"], "doc_id": ["d"], "relevance": [1]}),
+    )
+    return evaluate_retrieval(data, table_encoder({"a": [1.0], "qa": [1.0]}), k=k)
+
+
 def _cuda(tiny_bert_dir):
     import torch
 
@@ -245,7 +256,7 @@ API_CASES = {
         r"expected batch_size to be a positive int, found '64'",
     ),
     'evaluate_retrieval(k="ten")': (
-        lambda f: evaluate_retrieval(None, None, k="ten"), ValueError,
+        lambda f: _evaluate_with_k(f("table_encoder"), "ten"), ValueError,
         r"expected k \(depth of the ranked lists\) to be a positive int, found 'ten'",
     ),
     "run: null": (

@@ -43,8 +43,8 @@ def evaluate_retrieval(
     """Encode ``data.passages`` and ``data.queries`` with ``encoder``, retrieve the top
     ``k`` passages per query by exact inner product, and score with ``measures`` (none may
     be deeper than ``k``: ``R@100`` on a depth-10 run would be R@10 under another name)."""
-    measures = check_depth(measures, k=k)
     check_collection(data)
+    measures = check_depth(measures, k=k, n_passages=len(data.passages))
     seconds = {}
     start = time.perf_counter()
     passage_vectors = encoder.encode_passages(data.passages)

@@ -59,8 +59,8 @@ def evaluate_xqg(
     (:func:`xqg_lab.index.search_alpha_grid`); α = 0 is always included as the baseline.
     """
     rule = FusionRule.parse(rule)
-    measures = check_depth(measures, k=k)
     check_collection(data)
+    measures = check_depth(measures, k=k, n_passages=len(data.passages))
     alphas = sorted({0.0, *map(float, alphas)})
     seconds = {}
     start = time.perf_counter()

@@ -130,8 +130,8 @@ def check_device(device: str | None) -> str | None:
             f"(torch {torch.__version__}); fix: pass device='cpu', or leave device unset to use CUDA when present"
         )
     if kind == "cuda" and ":" in str(device):
-        index = int(str(device).split(":")[1])
-        if index >= torch.cuda.device_count():
+        index = str(device).split(":", 1)[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
             raise ValueError(
                 f"expected a CUDA device index below {torch.cuda.device_count()}, found device={device!r}; "
                 "fix: pass device='cuda:0' (or check CUDA_VISIBLE_DEVICES)"
@@ -155,7 +155,14 @@ def check_model_available(name: str, *, revision: str | None = None) -> None:
         )
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except ValueError as exc:  # not a valid hub id either (huggingface_hub's HFValidationError)
+        raise ModelNotFoundError(
+            f"expected a local model folder or a Hugging Face model name (org/name), found {name!r} ({exc}); "
+            "fix: check the name or path, or use an embedded model (embedded:multilingual-e5-small)"
+        ) from None
+    if isinstance(cached, str):
         return
     if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
         raise ModelNotFoundError(

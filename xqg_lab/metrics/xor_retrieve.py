@@ -15,8 +15,10 @@ Reference: ``evals/eval_xor_retrieve.py`` of github.com/AkariAsai/XORQA (Asai et
 
 Differences, all loud rather than silent: questions without a prediction are not counted
 (as in the official script) but warned about; retrievals shorter than ``k·1000`` tokens are
-scored on what there is (as in the official script) and warned about; predictions for ids not
-in the data are ignored (as in the official script) with a warning. The language of a question
+scored on what there is (as in the official script) and warned about; questions whose answer
+list is empty (``"answers": []``) are not scored (as in the official script) but warned about and
+counted; predictions for ids not in the data are ignored (as in the official script) with a
+warning; an empty data file is an error, not "no scored question". The language of a question
 is the data file's ``lang`` with surrounding whitespace stripped (the train file writes
 ``" ar"``); the official script groups by the prediction's ``lang``, so a prediction whose
 language differs from the data's raises ``ValueError`` instead of being regrouped.
