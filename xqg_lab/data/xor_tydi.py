@@ -256,9 +256,9 @@ def tsv_parse_error(exc: Exception, first: int, last: int, *, path: str | os.Pat
     return DataFormatError(
         path,
         first,
-        f"TSV parse error in {span}: {exc}; expected id<TAB>text<TAB>title rows where a field that starts with "
-        'a quote ends with a quote right before the next tab or line end (an unbalanced quote merges '
-        'passages); fix: balance the quote, or double a literal quote inside a quoted field ("")',
+        f"TSV parse error in {span}: expected id<TAB>text<TAB>title rows where a field that starts with a "
+        f"quote ends with one right before the next tab or line end, found {exc} (an unbalanced quote "
+        'merges passages); fix: balance the quote, or double a literal quote inside a quoted field ("")',
     )
 
 
