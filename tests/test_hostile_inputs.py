@@ -315,7 +315,7 @@ FILE_CASES = [
     _case("tsv-truncated-last-row", tsv_file(TSV_HEADER + "1\tfirst\tT\n2\tsec"), DataFormatError,
           r"c\.tsv:3: expected 3 tab-separated fields \(id, text, title\), found 2"),
     _case("tsv-unbalanced-quote", tsv_file(TSV_HEADER + '1\t"first\tT\n2\tsecond\tT\n'), DataFormatError,
-          r"c\.tsv:\d+: expected 3 tab-separated fields .*unbalanced quote"),
+          r"c\.tsv:2: TSV parse error in lines 2-3: .*unbalanced quote"),
     _case("tsv-cp1252", tsv_file(TSV_HEADER.encode() + b"1\t" + CP1252_QUOTES + b"\tT\n"), DataFormatError,
           r"c\.tsv:2: invalid UTF-8 at byte offset 16"),
     _case("tsv-empty-text", tsv_file(TSV_HEADER + "1\t \tT\n"), DataFormatError,

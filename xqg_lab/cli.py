@@ -16,6 +16,44 @@ import argparse
 import sys
 
 
+def check_reports_dir(path: str) -> None:
+    """Refuse a ``--reports-dir`` that is not a writable folder (a file, a read-only place),
+    before any notebook runs; creates the folder when it does not exist yet."""
+    import tempfile
+    from pathlib import Path
+
+    from .config import ConfigError
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"expected --reports-dir to be a folder, found a file: {folder}; fix: pass a folder, e.g. --reports-dir reports")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"expected --reports-dir to be a writable folder, found {folder} not writable ({exc.strerror}); "
+            "fix: pass a folder you can write to, e.g. --reports-dir ~/xqg-reports"
+        ) from None
+
+
+def check_kernel(name: str | None) -> None:
+    """Refuse a ``--kernel`` that Jupyter does not know, listing the installed kernels."""
+    if name is None:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from .config import ConfigError
+
+    known = sorted(KernelSpecManager().find_kernel_specs())
+    if name not in known:
+        raise ConfigError(
+            f"expected --kernel to be an installed Jupyter kernel ({', '.join(known) or 'none installed'}), "
+            f"found {name!r}; fix: pick one of those, or install it (`python -m ipykernel install --user --name {name}`)"
+        )
+
+
 def _run(argv: list[str]) -> int:
     from .config import ConfigError, load_config
     from .runner import NotebookFailed, run_config
@@ -26,7 +64,10 @@ def _run(argv: list[str]) -> int:
     parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     args = parser.parse_args(argv)
     try:
-        run_dir = run_config(load_config(args.config), reports_dir=args.reports_dir, kernel_name=args.kernel)
+        config = load_config(args.config)
+        check_reports_dir(args.reports_dir)
+        check_kernel(args.kernel)
+        run_dir = run_config(config, reports_dir=args.reports_dir, kernel_name=args.kernel)
     except (ConfigError, NotebookFailed) as exc:
         print(f"xqg-lab: {exc}", file=sys.stderr)
         return 1

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_RUN_NAME = 100
+"""Longest run name (characters): file systems allow 255 bytes per name, and the run folder
+also gets staging and file suffixes."""
 
 
 class ConfigError(ValueError):
@@ -66,12 +69,7 @@ class RunConfig:
         for required in ("run", "notebooks"):
             if required not in raw:
                 raise ConfigError(f"{source}: missing required key {required!r}")
-        run = str(raw["run"])
-        if not _RUN_NAME.match(run):
-            raise ConfigError(
-                f"{source}: run {run!r} must be a plain folder name "
-                "(letters, digits, '.', '_', '-'; no '/' or '..')"
-            )
+        run = check_run_name(raw["run"], where=source)
         data = raw.get("data") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: 'data' must be a mapping")
@@ -105,17 +103,110 @@ class RunConfig:
         )
 
 
+def check_run_name(run: Any, *, where: str) -> str:
+    """``run`` as a plain folder name (a YAML integer such as ``2024`` is read as text);
+    anything else, ``null`` included, is refused rather than written to ``reports/None/``."""
+    if isinstance(run, bool) or not isinstance(run, (str, int)):
+        found = "null" if run is None else f"{type(run).__name__} {run!r}"
+        raise ConfigError(f"{where}: expected 'run' to be a folder name, found {found}; fix: write e.g. 'run: my_study'")
+    run = str(run)
+    if not _RUN_NAME.match(run):
+        raise ConfigError(
+            f"{where}: run {run!r} must be a plain folder name "
+            "(letters, digits, '.', '_', '-'; no '/' or '..')"
+        )
+    if len(run) > MAX_RUN_NAME:
+        raise ConfigError(
+            f"{where}: expected a run name of at most {MAX_RUN_NAME} characters, found {len(run)} "
+            f"({run[:20]}...); fix: shorten 'run' (it names the report folder)"
+        )
+    return run
+
+
+_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,),
+}
+
+
+def check_parameter_types(parameters: dict, declared: dict[str, dict], *, where: str) -> None:
+    """Refuse a notebook parameter whose YAML value does not have the type that the notebook's
+    ``parameters`` cell declares (``k: int = 100``), e.g. ``k: "ten"``, ``k: 10.5`` or
+    ``langs: "en"`` (which a notebook would read as the languages ``e`` and ``n``).
+
+    ``declared`` is ``papermill.inspect_notebook(...)``: ``{name: {"inferred_type_name",
+    "default", ...}}``. An ``int`` is accepted for a ``float``; ``bool`` is never an ``int``.
+    """
+    for name, value in parameters.items():
+        info = declared.get(name) or {}
+        kind = info.get("inferred_type_name")
+        allowed = _PARAMETER_TYPES.get(kind)
+        if allowed is None:
+            continue
+        if isinstance(value, allowed) and not (isinstance(value, bool) and kind != "bool"):
+            continue
+        found = "null" if value is None else f"{type(value).__name__} {value!r:.60}"
+        if kind == "int" and isinstance(value, float):
+            fix = f"write a whole number, e.g. {name}: {int(value)}"
+        elif kind == "list" and isinstance(value, str):
+            fix = f"write a YAML list, e.g. {name}: [{value}]"
+        elif kind == "float" and isinstance(value, str):
+            fix = f"write a number without quotes, with a dot before any exponent (YAML reads 3e-5 as text, 3.0e-5 as a number), e.g. {name}: {info.get('default')}"
+        else:
+            fix = f"write {'an' if kind[0] in 'aeiou' else 'a'} {kind} value, e.g. {name}: {info.get('default')}"
+        raise ConfigError(f"{where}: expected parameter {name!r} to be {kind}, found {found}; fix: {fix}")
+
+
+def _unique_key_loader():
+    """A PyYAML ``SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the
+    last value silently) naming the line of both; ``<<`` merge keys may still be overridden."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.get(key)
+                    except TypeError:  # an unhashable key: the base class reports it
+                        continue
+                    if first is None:
+                        seen[key] = key_node.start_mark.line + 1
+                    else:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"expected each key once per mapping, found {key!r} again (first on "
+                            f"line {first}; YAML would keep the last value silently); fix: keep one of them",
+                            key_node.start_mark,
+                        )
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def read_yaml(path: str | os.PathLike):
-    """The parsed content of a YAML file; errors name the file and line."""
+    """The parsed content of a YAML file; errors name the file and line (invalid YAML, a
+    repeated key, a folder or a binary file instead of a YAML text file)."""
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: expected a YAML config file, found a folder; fix: pass a file, e.g. {path / 'demo.yaml'}")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: expected a UTF-8 YAML text file, found a byte {exc.object[exc.start:exc.start + 1]!r} that is not "
+            f"UTF-8 at offset {exc.start} (a binary file?); fix: pass the YAML config file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: expected a readable YAML config file, found {exc.strerror}; fix: check the path") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -21,6 +21,10 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class ModelNotFoundError(FileNotFoundError):
+    """A model name that is neither a local folder nor reachable (hub offline, not cached)."""
+
+
 class Choice(str, Enum):
     """A closed set of string options; :meth:`parse` names the valid values on error.
 

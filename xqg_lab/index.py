@@ -39,8 +39,8 @@ def search(
             f"query and passage embeddings must have the same dimension; "
             f"got {q.shape[1]} and {p.shape[1]}"
         )
-    if k < 1:
-        raise ValueError(f"k must be a positive integer; got {k}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"expected k to be a positive int, found {k!r}; fix: e.g. k=100")
     index = faiss.IndexFlatIP(p.shape[1])
     index.add(p)
     scores, indices = index.search(q, min(k, len(p)))

@@ -589,7 +589,7 @@ def _passage_rows(q, passages, *, max_per_passage, seed) -> pd.DataFrame:
         key = [hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest() for qid in q["question_id"]]
         rank = q.assign(_key=key).groupby(["lang", "doc_id"])["_key"].rank(method="first")
         q = q[rank.to_numpy() <= max_per_passage]
-    text_of = {d: passage_text(t or "", x) for d, t, x in zip(passages["doc_id"], passages["title"], passages["text"])}
+    text_of = {d: passage_text(t, x) for d, t, x in zip(passages["doc_id"], passages["title"], passages["text"])}
     missing = sorted(set(q["doc_id"]) - set(text_of))
     if missing:
         raise ValueError(f"questions name paragraphs missing from the passages, e.g. {missing[:3]}")

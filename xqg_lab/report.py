@@ -58,11 +58,18 @@ def _target(stem: str, output_dir: str | os.PathLike) -> Path:
     return path
 
 
+def _with_extension(base: Path, extension: str) -> Path:
+    """``base`` with ``extension`` appended: a stem with a dot (``"exp.v2_by_lang"``) keeps
+    it (``Path.with_suffix`` would replace ``".v2_by_lang"``, so two tables would overwrite
+    each other as ``exp.csv``)."""
+    return base.with_name(base.name + extension)
+
+
 def save_table(frame: pd.DataFrame, stem: str, *, output_dir: str | os.PathLike = ".") -> list[Path]:
     """Write ``frame`` as ``<stem>.csv`` and ``<stem>.json`` (records); returns the paths."""
     base = _target(stem, output_dir)
     flat = frame.reset_index() if frame.index.name is not None else frame
-    csv, js = base.with_suffix(".csv"), base.with_suffix(".json")
+    csv, js = _with_extension(base, ".csv"), _with_extension(base, ".json")
     write_atomic(csv, flat.to_csv(index=False).encode("utf-8"))
     write_atomic(js, flat.to_json(orient="records", indent=1, force_ascii=False).encode("utf-8"))
     return [csv, js]
@@ -77,7 +84,7 @@ def save_chart(chart, stem: str, *, output_dir: str | os.PathLike = ".") -> list
     """Write an altair chart as ``<stem>.png``, ``<stem>.svg`` and its Vega-Lite spec
     ``<stem>.vl.json`` (rendered offline by vl-convert); returns the paths."""
     base = _target(stem, output_dir)
-    paths = [base.with_suffix(".png"), base.with_suffix(".svg"), base.with_name(base.name + ".vl.json")]
+    paths = [_with_extension(base, ext) for ext in (".png", ".svg", ".vl.json")]
     png, svg, spec = io.BytesIO(), io.StringIO(), io.StringIO()
     chart.save(png, format="png", scale_factor=2)
     chart.save(svg, format="svg")

@@ -10,7 +10,7 @@ import pandas as pd
 from .data._common import RetrievalData
 from .encode.model import Encoder
 from .index import search, to_run
-from .metrics.ranking import aggregate, per_query
+from .metrics.ranking import aggregate, check_depth, per_query
 
 DEFAULT_MEASURES = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10")
 
@@ -41,7 +41,10 @@ def evaluate_retrieval(
     measures: tuple[str, ...] | list[str] = DEFAULT_MEASURES,
 ) -> RetrievalResult:
     """Encode ``data.passages`` and ``data.queries`` with ``encoder``, retrieve the top
-    ``k`` passages per query by exact inner product, and score with ``measures``."""
+    ``k`` passages per query by exact inner product, and score with ``measures`` (none may
+    be deeper than ``k``: ``R@100`` on a depth-10 run would be R@10 under another name)."""
+    check_collection(data)
+    measures = check_depth(measures, k=k, n_passages=len(data.passages))
     seconds = {}
     start = time.perf_counter()
     passage_vectors = encoder.encode_passages(data.passages)
@@ -81,6 +84,16 @@ def passage_fields_table(
         table["difference"] = table[fields[1]] - table[fields[0]]
     table.columns.name = f"{measure} by passage_fields"
     return table
+
+
+def check_collection(data: RetrievalData) -> None:
+    """Refuse a collection without passages or without queries before anything is encoded."""
+    for name in ("passages", "queries"):
+        if len(getattr(data, name)) == 0:
+            raise ValueError(
+                f"expected a collection with {name}, found 0 {name}; fix: check the data files and any "
+                f"language or split filter (an empty {'corpus' if name == 'passages' else 'query set'} has nothing to rank)"
+            )
 
 
 def mean_over_languages(by_lang: pd.DataFrame) -> pd.Series:

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .atomic import TMP_MARK, write_atomic
-from .config import ConfigError, RunConfig, check_keys
+from .config import ConfigError, RunConfig, check_keys, check_parameter_types
 from .paths import cache_dir
 
 PACKAGES = [
@@ -74,11 +74,13 @@ def find_notebook(name: str) -> Path:
 
 
 def check_parameters(notebook: Path, parameters: dict, *, where: str) -> None:
-    """Refuse parameters that the notebook's ``parameters`` cell does not declare."""
+    """Refuse parameters that the notebook's ``parameters`` cell does not declare, or whose
+    value does not have the declared type (``k: "ten"`` for ``k: int = 100``)."""
     import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
     check_keys(parameters, list(declared), where=f"{where} ({notebook.name} parameters)")
+    check_parameter_types(parameters, declared, where=f"{where} ({notebook.name} parameters)")
     if "output_dir" in parameters:
         raise ConfigError(
             f"{where}: expected no 'output_dir' parameter, found {parameters['output_dir']!r}; "

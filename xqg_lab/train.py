@@ -939,7 +939,7 @@ def xquad_training_split(
     eval_q = queries[queries["query_id"].map(query_role) == "eval"]
 
     text_of = {
-        d: passage_text(t or "", x)
+        d: passage_text(t, x)
         for d, t, x in zip(passages["doc_id"], passages["title"], passages["text"])
     }
     by_article: dict[str, list[str]] = {}

@@ -12,7 +12,8 @@ import pandas as pd
 from .augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
 from .data._common import RetrievalData
 from .index import search_alpha_grid, to_run
-from .metrics.ranking import aggregate, per_query
+from .metrics.ranking import aggregate, check_depth, per_query
+from .retrieval import check_collection
 
 
 @dataclasses.dataclass
@@ -68,6 +69,8 @@ def evaluate_xqg(
     """
     rule = FusionRule.parse(rule)
     on_no_query = NoQuery.parse(on_no_query)
+    check_collection(data)
+    measures = check_depth(measures, k=k, n_passages=len(data.passages))
     alphas = sorted({0.0, *map(float, alphas)})
     seconds = {}
     start = time.perf_counter()
@@ -170,14 +173,17 @@ def no_query_counts(results: dict[str, XQGResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["condition", "augment_langs", "n_passages", "n_no_query", "on_no_query"])
 
 
-def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Sequence[str]) -> RetrievalData:
+def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Sequence[str] | str | None) -> RetrievalData:
     """The evaluation side of a held-out split: every passage, and only the queries in
     ``langs`` whose question has the ``"evaluation"`` role (see
-    :func:`xqg_lab.generate.heldout.split_questions`)."""
+    :func:`xqg_lab.generate.heldout.split_questions`). ``langs``: languages of
+    ``data.queries`` (a str is one language, None all); an empty or unknown one is refused."""
+    from .data._common import check_langs
     from .generate.heldout import evaluation_queries
 
+    langs = check_langs(langs, sorted(data.queries["lang"].unique()), what="query language")
     queries = evaluation_queries(data.queries, split)
-    queries = queries[queries["lang"].isin(list(langs))].reset_index(drop=True)
+    queries = queries[queries["lang"].isin(langs)].reset_index(drop=True)
     qrels = data.qrels[data.qrels["query_id"].isin(queries["query_id"])].reset_index(drop=True)
     return RetrievalData(data.passages, queries, qrels)
 

@@ -260,7 +260,8 @@ def check_langs(langs: Iterable[str] | str | None, valid: Sequence[str], *, what
             out.append(lang)
     if not out:
         raise ValueError(
-            f"empty language selection; expected some of: {', '.join(valid)} (or None for all)"
+            f"expected some of: {', '.join(valid)} (or None for all), found an empty language selection; "
+            "fix: list the languages to keep"
         )
     return out
 
@@ -306,6 +307,26 @@ class OnEmpty(Choice):
         return ValueError(f"unknown on_empty {value!r}; expected one of: {cls.valid()}")
 
 
+def check_blank_lines_align(
+    eng: Sequence[str], other: Sequence[str], *, eng_path: str | PathLike[str], other_path: str | PathLike[str]
+) -> None:
+    """Refuse line-aligned files that each have blank lines the other lacks: with equal line
+    counts that means a line was lost on one side and a blank one added on the other, so
+    every pair in between is shifted. (A blank line on one side only is a missing sentence,
+    left to ``on_empty``: the upstream Arabic XOR-TyDi file has one.)"""
+    only_eng = [i for i, (a, b) in enumerate(zip(eng, other), start=1) if not a.strip() and b.strip()]
+    only_other = [i for i, (a, b) in enumerate(zip(eng, other), start=1) if a.strip() and not b.strip()]
+    if only_eng and only_other:
+        first, second = sorted([(only_eng[0], eng_path), (only_other[0], other_path)], key=lambda x: x[0])
+        raise DataFormatError(
+            first[1],
+            first[0],
+            f"expected line-aligned files, found a blank line here and another at {second[1]}:{second[0]}, each "
+            "with text on the other side: the lines in between are probably shifted by one (a line lost on one "
+            "side, a blank one added on the other); fix: re-fetch or repair the files so line i translates line i",
+        )
+
+
 def read_aligned_pairs(
     eng_path: str | PathLike[str],
     other_path: str | PathLike[str],
@@ -337,6 +358,7 @@ def read_aligned_pairs(
             "line-aligned files with the same number of lines (a truncated download or a stray "
             "line break inside a sentence); re-fetch or repair the files",
         )
+    check_blank_lines_align(eng, other, eng_path=eng_path, other_path=other_path)
     rows = []
     dropped: list[str] = []
     for number, (src, tgt) in enumerate(zip(eng, other, strict=True), start=1):

@@ -83,6 +83,15 @@ def _check_vectors(vectors: np.ndarray, texts: list[str], dim: int | str) -> Non
         )
 
 
+def _not_writable(folder: Path, n_missing: int, exc: OSError) -> PermissionError:
+    """The error for a cache folder that cannot take the vectors of texts not cached yet."""
+    return PermissionError(
+        f"expected a writable embedding cache, found {folder} not writable ({exc.strerror or exc}) while "
+        f"{n_missing} text(s) are not cached yet; fix: set XQG_LAB_CACHE to a writable folder, pass "
+        "cache_dir=<writable folder> to the Encoder, or cache_dir=False to encode without caching",
+    )
+
+
 class EmbeddingCache:
     """Embeddings on disk under ``root/<settings key>/``.
 
@@ -112,13 +121,16 @@ class EmbeddingCache:
         found = self._load(folder, keys)
         missing = [i for i in range(len(texts)) if i not in found]
         if missing:
-            folder.mkdir(parents=True, exist_ok=True)
             settings_file = folder / "settings.json"
-            with _lock(folder):  # no writer is mid-chunk: temporary files are from killed runs
-                for stale in folder.glob(f"*{TMP_MARK}*"):
-                    stale.unlink(missing_ok=True)
-                if not settings_file.exists():
-                    _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with _lock(folder):  # no writer is mid-chunk: temporary files are from killed runs
+                    for stale in folder.glob(f"*{TMP_MARK}*"):
+                        stale.unlink(missing_ok=True)
+                    if not settings_file.exists():
+                        _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
+            except OSError as exc:
+                raise _not_writable(folder, len(missing), exc) from exc
             # Each distinct missing text is encoded once, in chunks written as they finish.
             text_of = {bytes(keys[i]): texts[i] for i in missing}
             unique = list(text_of)

@@ -94,6 +94,99 @@ def model_identity(model_name_or_path: str, *, revision: str | None = None) -> s
     return f"{model_name_or_path}@{revision}"
 
 
+def check_texts(texts) -> list[str]:
+    """``texts`` as a list of str: a bare str (``encode_queries("hello world")`` would encode
+    each character), an empty list or a non-str item is refused."""
+    if isinstance(texts, str):
+        raise TypeError(
+            f"expected a list of texts, found a single str {texts!r:.60}; fix: wrap it in a list, "
+            f"e.g. encode_queries([{texts[:30]!r}])"
+        )
+    texts = list(texts)
+    if not texts:
+        raise ValueError(
+            "expected at least one text to encode, found an empty list; fix: skip the call when there is "
+            "nothing to encode (an empty corpus or query set is usually a filter that removed everything)"
+        )
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+    return texts
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` unchanged, or a ``ValueError`` when it names an accelerator this machine
+    lacks (``device="cuda"`` on a CPU-only machine) instead of torch's bare assertion."""
+    if device is None:
+        return None
+    import torch
+
+    kind = str(device).split(":")[0]
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if kind in available and not available[kind]():
+        raise ValueError(
+            f"expected a device this machine has, found device={device!r} but {kind.upper()} is not available "
+            f"(torch {torch.__version__}); fix: pass device='cpu', or leave device unset to use CUDA when present"
+        )
+    if kind == "cuda" and ":" in str(device):
+        index = str(device).split(":", 1)[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise ValueError(
+                f"expected a CUDA device index below {torch.cuda.device_count()}, found device={device!r}; "
+                "fix: pass device='cuda:0' (or check CUDA_VISIBLE_DEVICES)"
+            )
+    return device
+
+
+def check_model_available(name: str, *, revision: str | None = None) -> None:
+    """Refuse a model that is neither a local folder nor in the Hugging Face cache while the
+    hub cannot be reached (``HF_HUB_OFFLINE=1``), naming the model and the fix, instead of
+    ``transformers``' generic connection error. Online, an uncached hub name passes (it is
+    downloaded on first use)."""
+    from ..errors import ModelNotFoundError
+
+    if Path(name).expanduser().is_dir():
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(
+            f"expected a model folder, found no folder at {name!r}; fix: check the path, or pass a Hugging Face "
+            "model name (org/name) or an embedded model (embedded:multilingual-e5-small)"
+        )
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except ValueError as exc:  # not a valid hub id either (huggingface_hub's HFValidationError)
+        raise ModelNotFoundError(
+            f"expected a local model folder or a Hugging Face model name (org/name), found {name!r} ({exc}); "
+            "fix: check the name or path, or use an embedded model (embedded:multilingual-e5-small)"
+        ) from None
+    if isinstance(cached, str):
+        return
+    if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
+        raise ModelNotFoundError(
+            f"expected a local folder or a model in the Hugging Face cache, found {name!r} in neither, and the "
+            "hub is switched off on this machine (HF_HUB_OFFLINE=1); fix: download it on a connected machine (it "
+            "then lands in the cache, see HF_HOME), pass the path of a local copy, or use an embedded model "
+            "(embedded:multilingual-e5-small)"
+        )
+
+
+def _offline_hint(name: str, exc: OSError) -> OSError:
+    """A :class:`ModelNotFoundError` for a hub model that could not be fetched (no connection)."""
+    from ..errors import ModelNotFoundError
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelNotFoundError(
+        f"expected model {name!r} to be a local folder, in the Hugging Face cache or downloadable, found none of "
+        f"these ({first}); fix: on an offline machine download it elsewhere first, pass the path of a local copy, "
+        "or use an embedded model (embedded:multilingual-e5-small)"
+    )
+
+
 class Encoder:
     """A bi-encoder turning queries and passages into vectors.
 
@@ -157,8 +250,8 @@ class Encoder:
         self.model_name_or_path = model_name_or_path
         self.passage_model_name_or_path = passage_model_name_or_path
         self.revision = revision
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"expected batch_size to be a positive int, found {batch_size!r}; fix: e.g. batch_size=64")
         self.batch_size = batch_size
         self.device = device
         self.fp16 = fp16
@@ -184,7 +277,7 @@ class Encoder:
                 raise ValueError("passages frame needs a 'text' column (and optionally 'title')")
             titles = passages["title"] if "title" in passages.columns else [""] * len(passages)
             fields = self.preset.passage_fields
-            texts = [passage_text(t or "", x, fields) for t, x in zip(titles, passages["text"])]
+            texts = [passage_text(t, x, fields) for t, x in zip(titles, passages["text"])]
         else:
             texts = list(passages)
         return self.encode(texts, role=Role.PASSAGE)
@@ -196,12 +289,12 @@ class Encoder:
         return other
 
     def encode(self, texts: Sequence[str], *, role: Role | str) -> np.ndarray:
-        """Vectors of ``texts`` (float32 ``(n, dim)``) for ``role`` ("query"/"passage")."""
+        """Vectors of ``texts`` (float32 ``(n, dim)``) for ``role`` ("query"/"passage").
+
+        ``texts`` is a non-empty sequence of str; a single str is refused (``list("ab")``
+        would encode each character)."""
         role = Role(role)
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+        texts = check_texts(texts)
         if self.cache_dir is False:
             return self._encode_uncached(texts, role)
         from .cache import EmbeddingCache
@@ -264,6 +357,7 @@ class Encoder:
             from .embedded import resolve_embedded
 
             return str(resolve_embedded(name))
+        check_model_available(name, revision=self.revision)
         return name
 
     def _model_identity(self, role: Role) -> str:
@@ -274,7 +368,11 @@ class Encoder:
                 digest = json.loads(conversion.read_text(encoding="utf-8"))["source_sha256"]
                 self._identity[role] = f"{name}@sha256:{digest}"
             else:
-                self._identity[role] = model_identity(name, revision=self.revision)
+                check_model_available(name, revision=self.revision)
+                try:
+                    self._identity[role] = model_identity(name, revision=self.revision)
+                except OSError as exc:
+                    raise _offline_hint(name, exc) from exc
         return self._identity[role]
 
     def _tower(self, role: Role):
@@ -285,12 +383,16 @@ class Encoder:
             from transformers import AutoTokenizer
 
             path = self._resolved_path(role)
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            device = check_device(self.device) or ("cuda" if torch.cuda.is_available() else "cpu")
             if self.fp16 and not str(device).startswith("cuda"):
                 raise ValueError("fp16=True needs a CUDA device; set device='cuda' or fp16=False")
             kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-            model = load_model(path, **kwargs).to(device).eval()
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+                model = load_model(path, **kwargs)
+            except OSError as exc:
+                raise _offline_hint(name, exc) from exc
+            model = model.to(device).eval()
             if self.fp16:
                 model = model.half()
             self._towers[name] = (tokenizer, model, device)

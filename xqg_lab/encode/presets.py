@@ -103,9 +103,18 @@ def get_preset(name: str) -> EncoderPreset:
         ) from None
 
 
-def passage_text(title: str, text: str, fields: PassageFields | str = PassageFields.TITLE_TEXT) -> str:
-    """The string a passage is encoded as: ``title + " " + text`` (DPR/Tevatron; ``text``
-    alone when the title is empty), or ``text`` alone with ``fields="text"``."""
+def passage_text(title: str | None, text: str, fields: PassageFields | str = PassageFields.TITLE_TEXT) -> str:
+    """The string a passage is encoded as: ``title + " " + text`` (DPR/Tevatron), or ``text``
+    alone when the title is empty or missing (``None``, or the NaN that pandas writes for an
+    absent value: never the text ``"nan"``), or with ``fields="text"``."""
+    if title is None or (isinstance(title, float) and title != title) or type(title).__name__ == "NAType":
+        title = ""
+    if not isinstance(title, str) or not isinstance(text, str):
+        bad, value = ("title", title) if not isinstance(title, str) else ("text", text)
+        raise TypeError(
+            f"expected the passage {bad} to be a str, found {type(value).__name__} {value!r:.60}; "
+            f"fix: convert the column, e.g. passages[{bad!r}].astype(str)"
+        )
     if PassageFields.parse(fields) is PassageFields.TEXT:
         return text
     return f"{title} {text}" if title else text

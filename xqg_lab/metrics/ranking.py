@@ -29,7 +29,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-__all__ = ["MeasureFamily", "parse_measure", "per_query", "aggregate"]
+__all__ = ["MeasureFamily", "parse_measure", "check_depth", "per_query", "aggregate"]
 
 
 class MeasureFamily(str, Enum):
@@ -91,6 +91,29 @@ def parse_measure(name: str):
 
     ir_name = _IR_MEASURES_NAME[family] + (f"@{int(k)}" if k is not None else "")
     return ir_measures.parse_measure(ir_name)
+
+
+def check_depth(measures: Sequence[str] | str, *, k: int, n_passages: int | None = None) -> list[str]:
+    """The measure names, refused when one looks deeper than the ranked lists: on a run of
+    depth ``k = 10``, ``"R@100"`` would be R@10 reported under the name R@100. A run that
+    holds the whole collection (``k >= n_passages``) is deep enough for any cutoff. ``k``
+    must be a positive int; a single name counts as one measure (as in :func:`per_query`)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"expected k (depth of the ranked lists) to be a positive int, found {k!r}; fix: e.g. k=100")
+    names = [measures] if isinstance(measures, str) else list(measures)
+    if not names:
+        raise ValueError("expected at least one measure name, e.g. ['MRR@10', 'R@100'], found none")
+    if n_passages is not None and k >= n_passages:
+        return names
+    for name in names:
+        cutoff = parse_measure(name).params.get("cutoff")
+        if cutoff is not None and cutoff > k:
+            of = f" of {n_passages}" if n_passages is not None else ""
+            raise ValueError(
+                f"expected measures no deeper than the ranked lists (k={k}), found {name!r}: it would be computed "
+                f"on the top {k}{of} passages and reported as @{cutoff}; fix: set k >= {cutoff} or drop {name!r}"
+            )
+    return names
 
 
 def _check_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:

@@ -15,8 +15,10 @@ Reference: ``evals/eval_xor_retrieve.py`` of github.com/AkariAsai/XORQA (Asai et
 
 Differences, all loud rather than silent: questions without a prediction are not counted
 (as in the official script) but warned about; retrievals shorter than ``k·1000`` tokens are
-scored on what there is (as in the official script) and warned about; predictions for ids not
-in the data are ignored (as in the official script) with a warning. The language of a question
+scored on what there is (as in the official script) and warned about; questions whose answer
+list is empty (``"answers": []``) are not scored (as in the official script) but warned about and
+counted; predictions for ids not in the data are ignored (as in the official script) with a
+warning; an empty data file is an error, not "no scored question". The language of a question
 is the data file's ``lang`` with surrounding whitespace stripped (the train file writes
 ``" ar"``); the official script groups by the prediction's ``lang``, so a prediction whose
 language differs from the data's raises ``ValueError`` instead of being regrouped.
@@ -101,6 +103,12 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
         seen[qid] = lineno
         text = obj.get("question")
         rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
+    if not rows:
+        raise DataFormatError(
+            path, None, "expected one XOR-Retrieve question per line ({id, question, answers, lang}), found an "
+            "empty file (an interrupted download or the wrong file?); fix: pass the data file, e.g. "
+            "xor_dev_retrieve_eng_span_v1_1.jsonl"
+        )
     return pd.DataFrame(rows, columns=["query_id", "lang", "text", "answers"])
 
 
@@ -268,8 +276,9 @@ def xor_recall_per_query(
     than "yes"/"no"), ``hit@{k}kt`` per k (float 1.0 / 0.0, NaN when not scored) and ``n_tokens``
     (Int64: tokens kept for the largest budget, at most ``max(ks)·1000``; NA when not scored).
 
-    Warns (UserWarning) about questions without a prediction (not counted), predictions for
-    unknown ids (ignored) and scored questions whose retrieval is shorter than a budget.
+    Warns (UserWarning) about questions without a prediction (not counted), predicted questions
+    with an empty answer list (not scored, as in the official script), predictions for unknown
+    ids (ignored) and scored questions whose retrieval is shorter than a budget.
     """
     ks = _check_ks(ks)
     if not isinstance(data, pd.DataFrame):
@@ -325,6 +334,15 @@ def xor_recall_per_query(
         warnings.warn(
             f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
             f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    no_answer = [q for q, answers in zip(qids, data["answers"]) if q in ctxs and len(answers) == 0]
+    if no_answer:
+        warnings.warn(
+            f"XOR-Retrieve: {len(no_answer)} predicted questions have no answer at all (\"answers\": []) and are NOT "
+            f"scored (the official scorer skips them too; R@kt is over the rest), e.g. {_few(no_answer)}",
             UserWarning,
             stacklevel=2,
         )

@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = encode_query_sum_shards(
                 args.out, args.queries, langs=[x for x in args.langs.split(",") if x], name=args.name, **common
             )
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, PermissionError, TypeError) as exc:
         print(f"xqg-lab shards: {exc}", file=sys.stderr)
         return 1
     counts = summary["status"].value_counts().to_dict()

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.xor_tydi import DPR_HEADER, check_dpr_header, parse_dpr_row
+from ..data.xor_tydi import (
+    DPR_HEADER,
+    check_dpr_header,
+    check_unique_id,
+    parse_dpr_row,
+    tsv_parse_error,
+    warn_multiline,
+)
 from ..errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -155,9 +162,10 @@ def _iter_rows(
     """``(offset, line, doc_id, title, text)`` for each passage from byte ``offset`` on.
 
     DPR TSV rows are parsed like :func:`xqg_lab.data.xor_tydi.iter_dpr_corpus` (DPR's
-    ``csv.reader(f, delimiter="\\t")``, header checked when reading from the start) and
-    BEIR lines like :func:`xqg_lab.data.beir.load_beir`; both raise
-    :class:`DataFormatError` naming the file and line.
+    ``csv.reader(f, delimiter="\\t")`` in strict mode, header checked when reading from the
+    start) and BEIR lines like :func:`xqg_lab.data.beir.load_beir`; both raise
+    :class:`DataFormatError` naming the file and line. Reading from the start, a passage id
+    met twice is refused (the set of ids seen is kept: about 80 bytes per passage).
     """
     from ..data._common import _READ_ERRORS, _unreadable, open_binary
 
@@ -165,10 +173,16 @@ def _iter_rows(
         try:
             if offset:
                 fh.seek(offset)
-            if fmt is CorpusFormat.DPR_TSV:
-                yield from _iter_tsv_rows(fh, path, offset=offset, line=line)
-            else:
-                yield from _iter_jsonl_rows(fh, path, offset=offset, line=line)
+            rows = (_iter_tsv_rows if fmt is CorpusFormat.DPR_TSV else _iter_jsonl_rows)(
+                fh, path, offset=offset, line=line
+            )
+            if offset:  # one shard: the whole-corpus pass (index_corpus) checked the ids
+                yield from rows
+                return
+            seen: set[str] = set()
+            for row in rows:
+                check_unique_id(seen, row[2], row[1], path=path)
+                yield row
         except _READ_ERRORS as exc:
             raise _unreadable(path, exc) from exc
 
@@ -201,21 +215,24 @@ def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
             number += 1
             yield text
 
-    reader = csv.reader(lines(), delimiter="\t")
+    reader = csv.reader(lines(), delimiter="\t", strict=True)
     header_seen = offset != 0
+    warned = False
     while True:
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DataFormatError(
-                path, number, f"TSV parse error: {exc}; expected id<TAB>text<TAB>title rows"
-            ) from None
+            raise tsv_parse_error(exc, pending[0][1] if pending else number, number, path=path) from None
         row_offset, row_line = pending[0]
+        last_line = pending[-1][1]
         pending.clear()
         if not row:
             continue
+        if last_line > row_line and not warned:
+            warn_multiline(row, row_line, last_line, path=path)
+            warned = True
         if not header_seen:
             check_dpr_header(row, path=path, line=row_line)
             header_seen = True
@@ -285,6 +302,15 @@ def iter_corpus_shards(corpus: str | os.PathLike, *, shard_size: int) -> Iterato
             rows, start, digest, index = [], None, _content_hash(), index + 1
     if rows:
         yield CorpusShard(ShardRange(index, start[0], start[1], len(rows), digest.hexdigest()), _frame(rows))
+    elif index == 0:
+        raise _empty_corpus(path)
+
+
+def _empty_corpus(path: Path) -> DataFormatError:
+    return DataFormatError(
+        path, None, "expected at least one passage, found none (an empty corpus: only a header or blank "
+        "lines); fix: pass the corpus file (a DPR TSV id<TAB>text<TAB>title or a BEIR corpus.jsonl)"
+    )
 
 
 def index_corpus(corpus: str | os.PathLike, *, shard_size: int) -> CorpusIndex:
@@ -306,6 +332,8 @@ def index_corpus(corpus: str | os.PathLike, *, shard_size: int) -> CorpusIndex:
             count, start, digest = 0, None, _content_hash()
     if count:
         shards.append(ShardRange(len(shards), start[0], start[1], count, digest.hexdigest()))
+    if not shards:
+        raise _empty_corpus(path)
     return CorpusIndex(
         corpus=str(path.resolve()),
         format=fmt,
