@@ -470,7 +470,8 @@ def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict]) -> Path:
 
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(
-        {"run": "faults", "notebooks": [{"notebook": str(nb), "parameters": params} for nb, params in notebooks]}
+        {"run": "faults", "allow_external_notebooks": True,
+         "notebooks": [{"notebook": str(nb), "parameters": params} for nb, params in notebooks]}
     ))
     return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
 
