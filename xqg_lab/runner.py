@@ -49,7 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from collections.abc import Iterable
 
-from .atomic import _fsync_dir, write_atomic
+from .atomic import fsync_dir, write_atomic
 from .config import ConfigError, RunConfig, check_keys
 from .paths import cache_dir
 
@@ -201,8 +201,6 @@ def run_config(
     :class:`RunFailed` when the run's own records cannot be written (the previous run is
     then left as it was).
     """
-    import papermill
-
     allow_external = allow_external_notebooks or config.allow_external_notebooks
     steps = []
     for i, step in enumerate(config.notebooks):
@@ -571,16 +569,16 @@ def _swap_in(staging: Path, run_dir: Path) -> None:
     """Make ``staging`` the run folder ``run_dir`` and delete the previous run."""
     if not run_dir.exists():
         os.rename(staging, run_dir)
-        _fsync_dir(run_dir.parent)
+        fsync_dir(run_dir.parent)
         return
     if _exchange(staging, run_dir):  # staging now holds the previous run
-        _fsync_dir(run_dir.parent)
+        fsync_dir(run_dir.parent)
         shutil.rmtree(staging)
         return
     aside = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
     os.rename(run_dir, aside)
     os.rename(staging, run_dir)
-    _fsync_dir(run_dir.parent)
+    fsync_dir(run_dir.parent)
     shutil.rmtree(aside)
 
 
