@@ -759,8 +759,17 @@ def _query_shards_case(folder, version):
         ShardStore(folder).path(2, "queries.parquet").unlink()
 
 
+def _trec_case(folder, version):
+    from xqg_lab.index import write_trec_run
+
+    run = pd.DataFrame({"query_id": [f"q{i}" for i in range(50 * version)], "doc_id": "d1", "rank": 1,
+                        "score": float(version)})
+    write_trec_run(run, folder / "retrieval.trec")
+
+
 FULL_DISK_CASES = {
     **{w: _report_case(w) for w in ["save_table", "write_text", "save_chart", "save_provenance"]},
+    "write_trec_run": _trec_case,
     "embedding cache": _cache_case,
     "query store": _store_case,
     "passage shards": _shards_case,
