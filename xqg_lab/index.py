@@ -99,10 +99,9 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         + run["score"].map(lambda s: f"{s:.6f}")
         + f" {tag}\n"
     )
-    from .atomic import open_atomic
+    from .atomic import write_atomic
 
-    with open_atomic(path) as f:
-        f.writelines(lines)
+    write_atomic(path, "".join(lines).encode("utf-8"))
 
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
