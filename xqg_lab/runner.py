@@ -63,7 +63,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 KERNEL_SOCKETS_PREFIX = "xqg-kernel-"
 """Temporary folder of a run's kernel sockets: ``<tmp>/xqg-kernel-<runner pid>-<random>``."""
 DEFAULT_CELL_TIMEOUT = 1800
-"""Seconds a cell may run without its kernel answering before the run fails (30 min)."""
+"""Seconds a cell may run without its kernel answering before the run fails (30 min).
+papermill's default is no limit: nbclient then waits for the cell's ``execute_reply`` (and,
+after the last cell, for ``kernel_info_reply``) forever, so a kernel that is alive but never
+replies (idle with its reply lost, or stopped) hangs the run; the limit bounds both waits."""
 KERNEL_START_TIMEOUT = 300
 """Seconds to wait for a kernel to start (generous: a loaded 2-core machine takes minutes)."""
 IOPUB_TIMEOUT = 120
