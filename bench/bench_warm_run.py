@@ -47,11 +47,13 @@ def run(*, quick: bool, config: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-warm-run-") as folder:
         reports = Path(folder)
         first, manifest = xqg_lab_run(config_path, reports)
-        noop, statuses = [], []
+        noop, statuses, reruns = [], [], []
         for _ in range(repeats):
             seconds, manifest = xqg_lab_run(config_path, reports)
             noop.append(seconds)
             statuses.append([n["status"] for n in manifest["notebooks"]])
+            reruns.append({"seconds": round(seconds, 2), "statuses": statuses[-1],
+                           "executed_because": [n.get("executed_because") for n in manifest["notebooks"]]})
         forced = None
         if not quick:
             forced, _ = xqg_lab_run(config_path, reports, "--force")
@@ -65,7 +67,7 @@ def run(*, quick: bool, config: str | None = None) -> dict:
         "setup": {"config": str(config_path.relative_to(ROOT)), "notebooks": [n["notebook"] for n in manifest["notebooks"]],
                   "cache": os.environ.get("XQG_LAB_CACHE"), "mirror": os.environ.get("XQG_LAB_MIRROR")},
         "rows": rows,
-        "checks": {"every_notebook_reused": all_reused, "statuses": statuses[-1]},
+        "checks": {"every_notebook_reused": all_reused, "reruns": reruns},
         "targets": [
             {"target": "no-op re-run ≤ 20 s", "measured": f"{median(noop):.1f} s",
              "met": median(noop) <= 20 and all_reused},
