@@ -461,17 +461,23 @@ def write_notebook(path: Path, *cells: str) -> Path:
     return path
 
 
-def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict]) -> Path:
-    """Run ``notebooks`` through the runner from a config file; returns the run folder."""
+def write_config(path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
+    """A run config ``faults`` of ``notebooks`` (outside notebooks/, so allowed explicitly)."""
     import yaml
 
+    path.write_text(yaml.safe_dump(
+        {"run": "faults", "allow_external_notebooks": True, **keys,
+         "notebooks": [{"notebook": str(nb), "parameters": params} for nb, params in notebooks]}
+    ))
+    return path
+
+
+def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
+    """Run ``notebooks`` through the runner from a config file; returns the run folder."""
     from xqg_lab.config import load_config
     from xqg_lab.runner import run_config
 
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(
-        {"run": "faults", "notebooks": [{"notebook": str(nb), "parameters": params} for nb, params in notebooks]}
-    ))
+    config = write_config(tmp_path / "run.yaml", *notebooks, **keys)
     return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
 
 
@@ -500,6 +506,183 @@ def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(t
     assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed"]
     assert "kernel died" in manifest["notebooks"][1]["error"]
     assert "kernel died" in (run_dir / "index.html").read_text()
+
+
+def test_a_silent_kernel_ends_the_run_at_the_cell_timeout_naming_notebook_and_cell(tmp_path):
+    """A kernel that stops answering (SIGSTOP: alive, idle, never replying) is what hung the
+    suite for 15 minutes; the per-cell timeout ends the run with a clear message instead."""
+    from xqg_lab.runner import NotebookFailed
+
+    silent = write_notebook(
+        tmp_path / "silent.ipynb", "n = 1",
+        "import os\nopen('kernel.pid', 'w').write(str(os.getpid()))\nprint('before the kernel goes silent')",
+        "import signal\nos.kill(os.getpid(), signal.SIGSTOP)  # the kernel stops answering",
+        "print('never reached')",
+    )
+    start = time.monotonic()
+    with pytest.raises(NotebookFailed, match=r"silent.ipynb: cell 4 gave no answer within the cell timeout of 3 s "
+                                             r"\(the kernel stopped replying.*--cell-timeout"):
+        run_notebooks(tmp_path, (silent, {"n": 2}), cell_timeout=3)
+    assert time.monotonic() - start < 240  # kernel start + 3 s + shutdown, even on a loaded machine
+    run_dir = tmp_path / "reports" / "faults"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["notebooks"][0]["status"] == "failed"
+    assert "cell 4 timed out" in manifest["notebooks"][0]["error"]
+    assert "before the kernel goes silent" in (run_dir / "silent.ipynb").read_text()
+    assert "cell 4 timed out" in (run_dir / "index.html").read_text()
+    pid = int((run_dir / "kernel.pid").read_text())
+    for _ in range(100):  # the stopped kernel was killed, not left behind
+        if not Path(f"/proc/{pid}").exists() or "(Z)" in Path(f"/proc/{pid}/stat").read_text().split(")")[0] + ")":
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+# -- 4b. a real `xqg-lab run` killed or out of disk while it writes its tables ------------------------
+
+TABLES_CELLS = (
+    "version = 0\nn_tables = 3\npause = 0.0\ntrec_rows = 10\nfill_disk = False",
+    "import os, time\nimport pandas as pd\nfrom xqg_lab.index import write_trec_run\n"
+    "open('kernel.pid', 'w').write(str(os.getpid()))\nfrom xqg_lab.report import save_table\n"
+    "for i in range(n_tables):\n"
+    "    save_table(pd.DataFrame({'version': [version] * 100}), f'table_{i:02d}')\n"
+    "    time.sleep(pause)\n"
+    "if version == 1:\n"
+    "    save_table(pd.DataFrame({'version': [1]}), 'old_only')",
+    "if fill_disk:  # fill every page of the disk, then keep the file\n"
+    "    with open('filler', 'wb', buffering=0) as f:\n"
+    "        for block in (1 << 16, 4096, 1):\n"
+    "            try:\n"
+    "                while True:\n"
+    "                    f.write(b'x' * block)\n"
+    "            except OSError:\n"
+    "                pass",
+    "run = pd.DataFrame({'query_id': [f'q{i:07d}' for i in range(trec_rows)], 'doc_id': 'd1', 'rank': 1,\n"
+    "                    'score': float(version)})\n"
+    "write_trec_run(run, 'retrieval.trec')\n"
+    "print('tables written')",
+)
+
+
+def xqg_lab_run(config: Path, reports: Path, tmp: Path) -> subprocess.Popen:
+    """``xqg-lab run`` in a child process whose temporary folder is ``tmp``."""
+    path = os.pathsep.join([str(PACKAGE.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.Popen(
+        [sys.executable, "-m", "xqg_lab", "run", str(config), "--reports-dir", str(reports)],
+        env={**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": path},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+    return proc.returncode, out + err
+
+
+def tables(run_dir: Path) -> dict[str, set[int]]:
+    return {p.name: set(pd.read_csv(p)["version"]) for p in sorted(run_dir.glob("*.csv"))}
+
+
+def check_complete_run(run_dir: Path, version: int, n_tables: int, *, status: str = "ok") -> dict:
+    """``run_dir`` holds exactly one run: its manifest's parameters match every table."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == status
+    assert manifest["notebooks"][0]["parameters"]["version"] == version
+    expected = {f"table_{i:02d}.csv": {version} for i in range(n_tables)}
+    if version == 1:
+        expected["old_only.csv"] = {1}
+    assert tables(run_dir) == expected
+    for notebook in run_dir.glob("*.ipynb"):
+        json.loads(notebook.read_text())  # never a notebook cut mid-save
+    assert tmp_files(run_dir) == []
+    return manifest
+
+
+def test_sigkill_of_xqg_lab_run_while_tables_are_written_never_mixes_two_runs(tmp_path):
+    notebook = write_notebook(tmp_path / "tables.ipynb", *TABLES_CELLS)
+    reports, tmp = tmp_path / "reports", tmp_path / "tmp"
+    tmp.mkdir()
+    first = write_config(tmp_path / "v1.yaml", (notebook, {"version": 1, "n_tables": 12}))
+    rc, log = finish(xqg_lab_run(first, reports, tmp))
+    assert rc == 0, log
+    check_complete_run(reports / "faults", 1, 12)
+
+    second = write_config(tmp_path / "v2.yaml", (notebook, {"version": 2, "n_tables": 40, "pause": 0.25}))
+    proc = xqg_lab_run(second, reports, tmp)
+    staging = reports / f".faults.staging-{proc.pid}"
+    try:
+        deadline = time.monotonic() + 300
+        while not (staging / "table_05.csv").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its tables"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # kill -9 of the runner while the kernel writes tables
+        proc.wait(timeout=60)
+    finally:
+        kill_group(proc)
+    kernel = int((staging / "kernel.pid").read_text())
+    for _ in range(300):  # the orphaned kernel notices its parent's death (ipykernel polls for it)
+        if not Path(f"/proc/{kernel}").exists():
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(kernel, signal.SIGKILL)
+    check_complete_run(reports / "faults", 1, 12)  # the previous run, whole: not its index beside new tables
+    assert list(tmp.glob(f"xqg-kernel-{proc.pid}-*"))  # what the killed runner left behind
+
+    third = write_config(tmp_path / "v3.yaml", (notebook, {"version": 2, "n_tables": 3}))
+    rc, log = finish(xqg_lab_run(third, reports, tmp))
+    assert rc == 0, log
+    check_complete_run(reports / "faults", 2, 3)  # old_only.csv and table_03+ of the first run are gone
+    assert sorted(p.name for p in reports.iterdir()) == ["faults"]  # the dead run's staging folder removed
+    assert not list(tmp.glob(f"xqg-kernel-{proc.pid}-*"))  # and its kernel sockets
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MB tmpfs (skipped where mounting is not allowed)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)], check=True,
+                       capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a small tmpfs here: {exc}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
+
+
+def test_full_disk_during_xqg_lab_run_leaves_one_whole_run_and_no_cut_file(small_disk, tmp_path):
+    notebook = write_notebook(tmp_path / "tables.ipynb", *TABLES_CELLS)
+    reports, tmp = small_disk / "reports", tmp_path / "tmp"
+    tmp.mkdir()
+    rc, log = finish(xqg_lab_run(write_config(tmp_path / "v1.yaml", (notebook, {"version": 1})), reports, tmp))
+    assert rc == 0, log
+    old_trec = (reports / "faults" / "retrieval.trec").read_bytes()
+
+    # The TREC run (~12 MB) does not fit: the notebook fails, the run is swapped in marked failed.
+    big = write_config(tmp_path / "v2.yaml", (notebook, {"version": 2, "trec_rows": 500_000}))
+    rc, log = finish(xqg_lab_run(big, reports, tmp))
+    assert rc == 1 and "No space left on device" in log and "retrieval.trec" in log, log
+    manifest = check_complete_run(reports / "faults", 2, 3, status="failed")
+    assert "No space left on device" in manifest["notebooks"][0]["error"]
+    assert not (reports / "faults" / "retrieval.trec").exists()  # absent, never cut mid-line
+    assert "This run failed" in (reports / "faults" / "index.html").read_text()
+
+    # Back to the first run, then a disk that fills up for good (papermill cannot even save the notebook).
+    rc, log = finish(xqg_lab_run(write_config(tmp_path / "v1.yaml", (notebook, {"version": 1})), reports, tmp))
+    assert rc == 0, log
+    full = write_config(tmp_path / "v3.yaml", (notebook, {"version": 3, "fill_disk": True}))
+    rc, log = finish(xqg_lab_run(full, reports, tmp))
+    assert rc == 1 and "No space left on device" in log and "is unchanged" in log, log
+    check_complete_run(reports / "faults", 1, 3)  # the previous run, whole
+    assert (reports / "faults" / "retrieval.trec").read_bytes() == old_trec
+    (staging,) = reports.glob(".faults.staging-*")  # the partial run, for inspection
+    json.loads((staging / "tables.ipynb").read_text())  # its notebook: the last complete save
 
 
 # -- 5. a full disk -------------------------------------------------------------------------
@@ -576,8 +759,17 @@ def _query_shards_case(folder, version):
         ShardStore(folder).path(2, "queries.parquet").unlink()
 
 
+def _trec_case(folder, version):
+    from xqg_lab.index import write_trec_run
+
+    run = pd.DataFrame({"query_id": [f"q{i}" for i in range(50 * version)], "doc_id": "d1", "rank": 1,
+                        "score": float(version)})
+    write_trec_run(run, folder / "retrieval.trec")
+
+
 FULL_DISK_CASES = {
     **{w: _report_case(w) for w in ["save_table", "write_text", "save_chart", "save_provenance"]},
+    "write_trec_run": _trec_case,
     "embedding cache": _cache_case,
     "query store": _store_case,
     "passage shards": _shards_case,

@@ -210,3 +210,44 @@ def test_ensure_punkt_makes_word_tokenize_work_offline(mirror, monkeypatch):
         "he",
         "?",
     ]
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_ensure_punkt_without_a_mirror_installs_the_pinned_tables_not_nltk_download(
+    mirror, tampered, monkeypatch, isolated_cache
+):
+    import zipfile
+
+    import nltk
+    import pooch
+
+    tables = mirror / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
+    seen = []
+
+    def fake_retrieve(url, known_hash, fname, path, progressbar):  # NLTK's zip: every language, English pinned
+        seen.append(url)
+        archive = Path(path) / fname
+        with zipfile.ZipFile(archive, "w") as zipped:
+            for table in sorted(tables.iterdir()):
+                data = table.read_bytes() + (b"x\n" if tampered and table.name == "abbrev_types.txt" else b"")
+                zipped.writestr(f"punkt_tab/english/{table.name}", data)
+            zipped.writestr("punkt_tab/german/abbrev_types.txt", "usw\n")
+        return str(archive)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    monkeypatch.setattr(nltk, "download", lambda *a, **k: pytest.fail("nltk.download fetches an unpinned package"))
+    monkeypatch.setattr(nltk.data, "path", [])  # NLTK finds no tables of its own
+    monkeypatch.delenv("XQG_LAB_MIRROR")
+    installed = isolated_cache / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
+    if tampered:
+        with pytest.raises(ValueError, match=r"sha256 mismatch for 'nltk.punkt_tab.english.abbrev_types.txt'.*"
+                                             r"nothing was installed"):
+            ensure_punkt()
+        assert not installed.exists() or list(installed.iterdir()) == []
+        return
+    root = ensure_punkt()
+    assert root == isolated_cache / "nltk_data" and seen == [fetch_mod.PUNKT_ZIP_URL]
+    assert sorted(p.name for p in installed.iterdir()) == sorted(p.name for p in tables.iterdir())
+    assert all((installed / p.name).read_bytes() == p.read_bytes() for p in tables.iterdir())
+    assert ensure_punkt() == root and seen == [fetch_mod.PUNKT_ZIP_URL]  # installed once
+    assert nltk.word_tokenize("Mr. Smith paid $3.50. Didn't he?")[:2] == ["Mr.", "Smith"]

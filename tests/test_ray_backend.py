@@ -28,6 +28,32 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.parametrize("timeouts, started", [(2, True), (3, False)])
+def test_a_raylet_missing_rays_startup_window_is_started_again(timeouts, started, monkeypatch):
+    """Under load (2 busy loops on 2 cores) Ray raised "The current node timed out during
+    startup" (its raylet wait is a fixed 30 s); init_local_ray starts it again, 3 times at most."""
+    ray = pytest.importorskip("ray", reason="the Ray backend needs `pip install 'ray[data]'`")
+    from xqg_lab.scale import ray_backend
+
+    calls = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        if len(calls) <= timeouts:
+            raise Exception("The current node timed out during startup. This could happen because ...")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "127.0.0.1")
+    if started:
+        ray_backend.init_local_ray(num_cpus=2)
+    else:
+        with pytest.raises(RuntimeError, match="did not register within Ray's 30 s start-up window in 3 attempts"):
+            ray_backend.init_local_ray(num_cpus=2)
+    assert len(calls) == 3
+
+
 def _listening_addresses() -> set[str]:
     import psutil
 

@@ -131,3 +131,189 @@ def test_every_parameter_line_of_a_notebook_is_one_papermill_can_read(path):
     cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
     written = [m.group(1) for line in cell.source.splitlines() if (m := re.match(r"(\w+)\s*(?::[^=]*)?=", line))]
     assert list(papermill.inspect_notebook(str(path))) == written
+
+
+# -- notebooks outside notebooks/, warm re-runs, warnings, cell timeout (issues 15.2, 16.5, 16.6) --------
+
+
+def write_notebook(path, *cells):
+    """A notebook whose first cell is tagged ``parameters``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, path)
+    return path
+
+
+def config_of(*steps, **extra):
+    return RunConfig.from_dict({"run": "warm", **extra,
+                                "notebooks": [{"notebook": str(nb), "parameters": p} for nb, p in steps]})
+
+
+@pytest.mark.parametrize("where", ["traversal", "absolute", "symlink"])
+def test_notebook_outside_the_notebooks_folder_is_refused_unless_allowed(where, tmp_path, monkeypatch):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_notebook(outside / "evil.ipynb", "x = 0", "open('ran', 'w').write('code from outside ran')")
+    work = tmp_path / "work"
+    (work / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    name = {"traversal": "../../elsewhere/evil", "absolute": str(outside / "evil.ipynb"), "symlink": "link"}[where]
+    if where == "symlink":
+        (work / "notebooks" / "link.ipynb").symlink_to(outside / "evil.ipynb")
+    config = RunConfig.from_dict({"run": "r", "notebooks": [{"notebook": name}]}, source="run.yaml")
+    with pytest.raises(ConfigError, match=r"run.yaml: notebooks\[0\]: expected a notebook of .*notebooks.*, found "
+                                          r".*evil.ipynb.*allow_external_notebooks: true.*--allow-external-notebooks"):
+        run_config(config, reports_dir="reports", progress_bar=False)
+    assert not (work / "reports" / "r").exists()
+    run_dir = run_config(config, reports_dir="reports", progress_bar=False, allow_external_notebooks=True)
+    assert (run_dir / "ran").read_text() == "code from outside ran"
+
+
+def test_config_keys_of_the_runner_are_validated():
+    base = {"run": "r", "notebooks": [{"notebook": "retrieval_eval"}]}
+    assert RunConfig.from_dict({**base, "cell_timeout": 60, "allow_external_notebooks": True}).cell_timeout == 60
+    for key, value, expected in [("cell_timeout", -1, "positive number of seconds"),
+                                 ("cell_timeout", "ten", "positive number of seconds"),
+                                 ("allow_external_notebooks", "yes", "true or false")]:
+        with pytest.raises(ConfigError, match=rf"{key}: expected a {expected}|{key}: expected {expected}"):
+            RunConfig.from_dict({**base, key: value})
+
+
+@pytest.fixture
+def two_step_run(tmp_path):
+    """A first run of two notebooks: ``first`` reads a data file (named in its provenance)
+    and writes a table; ``second`` reads that table and writes another. Returns a function
+    that re-runs (with overrides) and gives ``(manifest, run folder)``."""
+    import hashlib
+    import shutil
+
+    data = tmp_path / "data.txt"
+    data.write_text("3\n")
+    first = write_notebook(
+        tmp_path / "first.ipynb", "scale = 1",
+        "import hashlib, pathlib, pandas as pd\nfrom xqg_lab.report import save_table, save_provenance\n"
+        f"path = pathlib.Path({str(data)!r})\nvalue = int(path.read_text()) * scale\n"
+        "save_table(pd.DataFrame({'value': [value]}), 'first')\n"
+        "save_provenance({'data': [{'path': str(path), 'sha256': hashlib.sha256(path.read_bytes()).hexdigest()}]}, 'first')",
+    )
+    second = write_notebook(
+        tmp_path / "second.ipynb", "offset = 0",
+        "import pandas as pd\nfrom xqg_lab.report import save_table\n"
+        "save_table(pd.read_csv('first.csv') + offset, 'second')",
+    )
+    reports = tmp_path / "reports"
+
+    def run(first_params=None, second_params=None, **kwargs):
+        config = config_of((first, first_params or {"scale": 2}), (second, second_params or {"offset": 1}),
+                           allow_external_notebooks=True)
+        run_dir = run_config(config, reports_dir=reports, progress_bar=False, **kwargs)
+        return json.loads((run_dir / "manifest.json").read_text()), run_dir
+
+    manifest, run_dir = run()
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "ok"]
+    assert (run_dir / "second.csv").read_text() == "value\n7\n"
+    run.first, run.second, run.data, run.dir = first, second, data, run_dir
+    run.sha = lambda name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+    run.copy = shutil.copy
+    return run
+
+
+def test_unchanged_rerun_reuses_every_notebook_and_says_so(two_step_run):
+    before = {p.name: p.read_bytes() for p in two_step_run.dir.iterdir()
+              if p.suffix in (".csv", ".ipynb", ".html") and p.name != "index.html"}
+    manifest, run_dir = two_step_run()
+    assert [n["status"] for n in manifest["notebooks"]] == ["reused", "reused"]
+    assert all(n["reused_from"] for n in manifest["notebooks"]) and manifest["status"] == "ok"
+    assert {name: (run_dir / name).read_bytes() for name in before} == before  # the same outputs, carried over
+    assert (run_dir / "index.html").read_text().count("reused from previous run") == 2
+    again, _ = two_step_run()  # reused twice: still reusable, still dated from the run that executed it
+    assert [n["reused_from"] for n in again["notebooks"]] == [n["reused_from"] for n in manifest["notebooks"]]
+
+
+CHANGES = {  # change: (statuses, the notebook whose reason is checked, its reason, second.csv's value)
+    "second parameter": (["reused", "ok"], 1, "changed since the previous run: parameters", 11),
+    "first parameter": (["ok", "ok"], 1, r"an earlier notebook \(first\) was executed", 10),
+    "data file": (["ok", "ok"], 0, "data file .*data.txt changed", 9),
+    "notebook file": (["ok", "ok"], 0, "changed since the previous run: notebook_sha256", 7),
+    "output modified": (["reused", "ok"], 1, "its previous output second.csv is missing or was modified", 7),
+    "output deleted": (["reused", "ok"], 1, "its previous output second.csv is missing or was modified", 7),
+    "--force": (["ok", "ok"], 0, r"forced \(--force\)", 7),
+    "--force second": (["reused", "ok"], 1, r"forced \(--force\)", 7),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_changed_input_re_executes_that_notebook_and_the_ones_after_it(two_step_run, change):
+    statuses, checked, reason, expected = CHANGES[change]
+    kwargs = {}
+    if change == "second parameter":
+        kwargs["second_params"] = {"offset": 5}
+    elif change == "first parameter":
+        kwargs["first_params"] = {"scale": 3}
+    elif change == "data file":
+        two_step_run.data.write_text("4\n")
+    elif change == "notebook file":
+        text = two_step_run.first.read_text()
+        two_step_run.first.write_text(text.replace("* scale", "* scale * 1"))
+    elif change == "output modified":
+        (two_step_run.dir / "second.csv").write_text("value\n999\n")
+    elif change == "output deleted":
+        (two_step_run.dir / "second.csv").unlink()
+    elif change == "--force":
+        kwargs["force"] = True
+    else:
+        kwargs["force"] = ["second"]
+    manifest, run_dir = two_step_run(**kwargs)
+    assert [n["status"] for n in manifest["notebooks"]] == statuses
+    assert re.search(reason, manifest["notebooks"][checked]["executed_because"])
+    assert (run_dir / "second.csv").read_text() == f"value\n{expected}\n"
+
+
+def test_force_of_an_unknown_notebook_is_refused(two_step_run):
+    with pytest.raises(ConfigError, match=r"--force: expected notebooks of this config \(first, second\), found thrid"):
+        two_step_run(force=["thrid"])
+
+
+def test_run_cli_passes_cell_timeout_force_and_external_notebooks(monkeypatch, tmp_path):
+    from xqg_lab import cli, runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_config", lambda config, **kw: calls.append(kw) or tmp_path)
+    config = tmp_path / "c.yaml"
+    config.write_text("run: r\nnotebooks:\n  - notebook: retrieval_eval\n")
+    assert cli.main(["run", "--force", str(config)]) == 0
+    assert cli.main(["run", str(config), "--force", "retrieval_eval", "--cell-timeout", "30",
+                     "--allow-external-notebooks"]) == 0
+    assert cli.main(["run", str(config)]) == 0
+    assert [c["force"] for c in calls] == [True, ["retrieval_eval"], False]
+    assert calls[1]["cell_timeout"] == 30 and calls[1]["allow_external_notebooks"] is True
+    assert calls[2]["cell_timeout"] is None and calls[2]["allow_external_notebooks"] is False
+
+
+def test_warnings_raised_inside_a_notebook_reach_the_terminal_manifest_and_index(tmp_path):
+    from xqg_lab.runner import NotebookWarning
+
+    notebook = write_notebook(
+        tmp_path / "damaged.ipynb", "n = 8",
+        "import hashlib, pathlib\nimport numpy as np\nfrom xqg_lab.encode.cache import EmbeddingCache\n"
+        "def vectors(texts):\n"
+        "    return np.stack([np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:8], 16))"
+        ".standard_normal(4).astype('float32') for t in texts])\n"
+        "texts = [f'text {i}' for i in range(n)]\n"
+        "EmbeddingCache('cache', chunk_size=4).encode({'m': 1}, texts, vectors)\n"
+        "chunk = sorted(pathlib.Path('cache').rglob('*.vectors.npy'))[0]\n"
+        "chunk.write_bytes(chunk.read_bytes()[:-7])  # a damaged chunk\n"
+        "again = EmbeddingCache('cache', chunk_size=4).encode({'m': 1}, texts, vectors)\n"
+        "assert np.array_equal(again, vectors(texts))",
+    )
+    with pytest.warns(NotebookWarning, match=r"damaged.ipynb, cell 3: UserWarning: embedding cache chunk .* is "
+                                             r"truncated or corrupted .*encoded again"):
+        run_dir = run_config(config_of((notebook, {"n": 8}), allow_external_notebooks=True),
+                             reports_dir=tmp_path / "reports", progress_bar=False)
+    (entry,) = json.loads((run_dir / "manifest.json").read_text())["notebooks"]
+    assert entry["status"] == "ok" and len(entry["warnings"]) == 1 and entry["warnings"][0]["cell"] == 3
+    assert "warning in cell 3: UserWarning: embedding cache chunk" in (run_dir / "index.html").read_text()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 TMP_MARK = ".tmp-"
 """Part of the name of every temporary file: ``<name>.tmp-<pid>-<random>`` beside the target."""
@@ -27,7 +30,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         saying so and that the previous file is unchanged).
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = _tmp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -40,17 +43,44 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if not isinstance(exc, OSError) or exc.errno is None:
-            raise
-        hint = " (the disk is full: free some space and run again)" if exc.errno == errno.ENOSPC else ""
-        raise OSError(
-            exc.errno, f"could not write {path}: {exc.strerror}{hint}; the previous file is unchanged"
-        ) from exc
-    _fsync_dir(path.parent)
+        _raise_naming(path, exc)
+    fsync_dir(path.parent)
     return path
 
 
-def _fsync_dir(folder: Path) -> None:
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike, *, encoding: str = "utf-8", newline: str | None = None) -> Iterator[TextIO]:
+    """A text file to write ``path`` in a stream (for files too large to hold in memory),
+    with the guarantees of :func:`write_atomic`: ``path`` appears, complete, only when the
+    ``with`` block ends without an exception."""
+    path = Path(path)
+    tmp = _tmp_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(fd, "w", encoding=encoding, newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        _raise_naming(path, exc)
+    fsync_dir(path.parent)
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _raise_naming(path: Path, exc: BaseException):
+    """Re-raise ``exc``; an ``OSError`` as one of the same errno naming ``path``."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        raise exc
+    hint = " (the disk is full: free some space and run again)" if exc.errno == errno.ENOSPC else ""
+    raise OSError(exc.errno, f"could not write {path}: {exc.strerror}{hint}; the previous file is unchanged") from exc
+
+
+def fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (best effort)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -56,23 +56,49 @@ def check_kernel(name: str | None) -> None:
 
 def _run(argv: list[str]) -> int:
     from .config import ConfigError, load_config
-    from .runner import NotebookFailed, run_config
+    from .runner import RunFailed, run_config
 
-    parser = argparse.ArgumentParser(prog="xqg-lab run", description="Run the notebooks of a config file.")
+    parser = argparse.ArgumentParser(
+        prog="xqg-lab run", description="Run the notebooks of a config file.",
+        epilog="A notebook whose inputs are unchanged since the previous run in the same folder is reused, "
+               "not executed again; --force re-executes.",
+    )
     parser.add_argument("config", help="YAML config file, e.g. configs/demo.yaml")
     parser.add_argument("--reports-dir", default="reports", help="parent folder of the run folder")
     parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                        help="fail a cell whose kernel gives no answer for this long (default: the config's "
+                             "cell_timeout, else 1800)")
+    parser.add_argument("--force", nargs="?", const="*", action="append", metavar="NOTEBOOK",
+                        help="execute every notebook (or only NOTEBOOK; repeatable) even when its previous "
+                             "outputs could be reused")
+    parser.add_argument("--allow-external-notebooks", action="store_true",
+                        help="run notebooks from outside notebooks/ (a config file runs code)")
+    args = parser.parse_args(_config_after_bare_force(argv))
+    force = True if args.force and "*" in args.force else (args.force or False)
     try:
         config = load_config(args.config)
         check_reports_dir(args.reports_dir)
         check_kernel(args.kernel)
-        run_dir = run_config(config, reports_dir=args.reports_dir, kernel_name=args.kernel)
-    except (ConfigError, NotebookFailed) as exc:
+        run_dir = run_config(
+            config, reports_dir=args.reports_dir, kernel_name=args.kernel,
+            cell_timeout=args.cell_timeout, force=force, allow_external_notebooks=args.allow_external_notebooks,
+        )
+    except (ConfigError, RunFailed) as exc:
         print(f"xqg-lab: {exc}", file=sys.stderr)
         return 1
     print(f"report: {run_dir / 'index.html'}")
     return 0
+
+
+def _config_after_bare_force(argv: list[str]) -> list[str]:
+    """``--force configs/x.yaml`` means "force all, config x.yaml": a YAML file is never a
+    notebook name, so move it after ``--force=*``."""
+    out = list(argv)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--force" and out[i + 1].endswith((".yaml", ".yml")):
+            out[i : i + 2] = ["--force=*", out[i + 1]]
+    return out
 
 
 def _train(argv: list[str]) -> int:

@@ -6,11 +6,14 @@ A config file is YAML::
     title: ...                    # optional, shown on the report's index page
     data:
       mirror: ../shared/data      # optional offline mirror (else $XQG_LAB_MIRROR)
+    cell_timeout: 1800            # optional: seconds a cell may run without an answer
+    allow_external_notebooks: false  # optional: true to run notebooks outside notebooks/
     notebooks:
       - notebook: retrieval_eval  # a notebook of notebooks/ (without .ipynb)
         parameters: {dataset: xquad, k: 100}
 
-Unknown keys are refused with the closest valid key suggested.
+Unknown keys are refused with the closest valid key suggested. A config file runs the code
+of its notebooks: only notebooks of ``notebooks/`` unless ``allow_external_notebooks``.
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ class RunConfig:
     title: str = ""
     mirror: str | None = None
     source: str = ""
+    cell_timeout: float | None = None
+    allow_external_notebooks: bool = False
 
     @classmethod
     def from_dict(cls, raw: Any, *, source: str = "<config>") -> RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping at the top level, found {type(raw).__name__}")
-        check_keys(raw, ["run", "title", "data", "notebooks"], where=source)
+        check_keys(raw, ["run", "title", "data", "notebooks", "cell_timeout", "allow_external_notebooks"], where=source)
         for required in ("run", "notebooks"):
             if required not in raw:
                 raise ConfigError(f"{source}: missing required key {required!r}")
@@ -94,12 +99,27 @@ class RunConfig:
             if not isinstance(params, dict):
                 raise ConfigError(f"{where}: 'parameters' must be a mapping")
             parsed.append(NotebookStep(notebook=str(step["notebook"]), parameters=dict(params)))
+        cell_timeout = raw.get("cell_timeout")
+        if cell_timeout is not None and (
+            isinstance(cell_timeout, bool) or not isinstance(cell_timeout, (int, float)) or not cell_timeout > 0
+        ):
+            raise ConfigError(
+                f"{source}: cell_timeout: expected a positive number of seconds, found {cell_timeout!r}; "
+                "fix: e.g. 'cell_timeout: 1800'"
+            )
+        allow_external = raw.get("allow_external_notebooks", False)
+        if not isinstance(allow_external, bool):
+            raise ConfigError(
+                f"{source}: allow_external_notebooks: expected true or false, found {allow_external!r}"
+            )
         return cls(
             run=run,
             notebooks=tuple(parsed),
             title=str(raw.get("title", "")),
             mirror=mirror,
             source=source,
+            cell_timeout=cell_timeout,
+            allow_external_notebooks=allow_external,
         )
 
 

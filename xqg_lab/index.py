@@ -82,7 +82,8 @@ def to_run(
 
 
 def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xqg_lab") -> None:
-    """Write ``run`` in TREC format: ``query_id Q0 doc_id rank score tag`` per line."""
+    """Write ``run`` in TREC format: ``query_id Q0 doc_id rank score tag`` per line, atomically
+    (a kill or a full disk leaves the previous file, never a file cut mid-line)."""
     missing = set(RUN_COLUMNS) - set(run.columns)
     if missing:
         raise ValueError(f"run frame lacks columns {sorted(missing)}; expected {RUN_COLUMNS}")
@@ -98,8 +99,9 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         + run["score"].map(lambda s: f"{s:.6f}")
         + f" {tag}\n"
     )
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(lines)
+    from .atomic import write_atomic
+
+    write_atomic(path, "".join(lines).encode("utf-8"))
 
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:

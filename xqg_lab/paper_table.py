@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .atomic import write_atomic
 from .data.xor_tydi import XOR_LANGS
 from .errors import Choice, DataFormatError
 from .scale import ScaleConfig
@@ -364,7 +365,7 @@ def convert_released_queries(
     marker = store.root / "corpus.json"
     if not corpus.is_file() or not marker.is_file() or json.loads(marker.read_text())["source"] != stamp:
         _write_corpus(files, corpus, langs=langs, n_per_lang=n_per_lang)
-        marker.write_text(json.dumps({"source": stamp}, indent=1))
+        write_atomic(marker, json.dumps({"source": stamp}, indent=1).encode("utf-8"))
     store.check_settings(
         "queries",
         {"source": "released-jsonl", "shard_size": shard_size, "langs": list(langs), "n_per_lang": n_per_lang},
@@ -399,20 +400,14 @@ def convert_released_queries(
 def _write_corpus(files: Sequence[Path], corpus: Path, *, langs: Sequence[str], n_per_lang: int) -> None:
     import csv
 
-    tmp = corpus.with_name(corpus.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            writer.writerow(["id", "text", "title"])
-            for path, line, text in _released_lines(files):
-                doc_id, title, body, _ = _parse_released(path, line, text, langs, n_per_lang)
-                writer.writerow([doc_id, body, title])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, corpus)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from .atomic import open_atomic
+
+    with open_atomic(corpus, newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "text", "title"])
+        for path, line, text in _released_lines(files):
+            doc_id, title, body, _ = _parse_released(path, line, text, langs, n_per_lang)
+            writer.writerow([doc_id, body, title])
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -516,7 +511,7 @@ def _claim_work_dir(work: Path, config: PaperTableConfig) -> None:
             )
         return
     work.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(inputs, indent=1), encoding="utf-8")
+    write_atomic(path, json.dumps(inputs, indent=1).encode("utf-8"))
 
 
 def _check_counts(store, config: PaperTableConfig, *, queries: str) -> None:
@@ -552,6 +547,4 @@ def _passage_texts(store, corpus: Path, rows: np.ndarray) -> dict[int, str]:
 
 def _write_predictions(predictions: pd.DataFrame, path: Path) -> None:
     items = [{"id": q, "lang": lang, "ctxs": ctxs} for q, lang, ctxs in predictions.itertuples(index=False)]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(items, ensure_ascii=False).encode("utf-8"))

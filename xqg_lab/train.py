@@ -58,6 +58,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .atomic import write_atomic
 from .config import ConfigError, check_keys, read_yaml
 from .data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
 from .encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
@@ -808,9 +809,7 @@ def _save_checkpoint(folder: Path, *, towers: _Towers, tokenizer, record: dict[s
     for model, target in targets:
         model.save_pretrained(target, safe_serialization=True)
         tokenizer.save_pretrained(target)
-    tmp = folder / (CHECKPOINT_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / CHECKPOINT_FILE)
+    write_atomic(folder / CHECKPOINT_FILE, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def encoder_from_checkpoint(path: str | os.PathLike, **kwargs) -> Encoder:

@@ -36,6 +36,13 @@ _REGISTRY_COLUMNS = ("name", "url", "sha256", "mirror_path")
 _MISSING = "-"
 _PUNKT_PREFIX = "nltk.punkt_tab.english."
 _PUNKT_RESOURCE = "tokenizers/punkt_tab/english/"
+PUNKT_ZIP_URL = (
+    "https://raw.githubusercontent.com/nltk/nltk_data/05094b33a8e134c88ff257c25f935424c52c1372/"
+    "packages/tokenizers/punkt_tab.zip"
+)
+"""NLTK's punkt_tab package at a fixed nltk_data commit (what ``nltk.download("punkt_tab")``
+fetches from the moving ``gh-pages`` branch); only its English tables are kept, each checked
+against the sha256 pinned in ``registry.tsv``."""
 
 # (resolved path, size, mtime_ns) -> sha256 hex digest; lets 224 Tatoeba files be verified once.
 
@@ -156,56 +163,95 @@ def fetch(name: str) -> Path:
 def ensure_punkt() -> Path:
     """Make ``nltk.word_tokenize`` work offline; return the ``nltk_data`` folder that serves it.
 
-    Order: the mirror's ``nltk_data/`` (files verified, folder appended to ``nltk.data.path``);
-    else any punkt_tab English tables NLTK already finds; else ``nltk.download("punkt_tab")``
-    into ``<cache>/nltk_data`` (appended to ``nltk.data.path``). Idempotent.
+    Order: the mirror's ``nltk_data/``; else English punkt_tab tables NLTK already finds; else
+    the tables installed earlier in ``<cache>/nltk_data``; else a download of
+    :data:`PUNKT_ZIP_URL` (a fixed commit) whose English tables are installed there. In every
+    case the four English tables must match the sha256 pinned in ``registry.tsv`` (tables
+    that NLTK finds but that differ are passed over); the folder is appended to
+    ``nltk.data.path``. Idempotent.
 
     Raises
     ------
     FileNotFoundError
         Nothing found and the download failed (offline without a mirror).
+    DataFormatError
+        A mirror table, or a downloaded one, differs from its pinned sha256.
     """
     import nltk
 
+    entries = {e.mirror_path.rsplit("/", 1)[1]: e for n, e in registry().items() if n.startswith(_PUNKT_PREFIX)}
     mirror = mirror_dir()
     looked_at = None
     if mirror is not None:
         root = mirror / "nltk_data"
-        entries = [e for n, e in registry().items() if n.startswith(_PUNKT_PREFIX)]
-        if all((mirror / e.mirror_path).is_file() for e in entries):
-            for e in entries:
-                _verify(mirror / e.mirror_path, e)
+        if all((root / _PUNKT_RESOURCE / name).is_file() for name in entries):
+            for name, e in entries.items():
+                _verify(root / _PUNKT_RESOURCE / name, e)
             _add_nltk_path(nltk, root)
             return root
         looked_at = root / _PUNKT_RESOURCE
     try:
-        found = Path(str(nltk.data.find(_PUNKT_RESOURCE)))
+        found = Path(str(nltk.data.find(_PUNKT_RESOURCE))).parents[2]
     except LookupError:
         pass
     else:
-        return found.parents[2]
+        if _pinned_tables(found, entries):
+            return found
     target = _cache_root() / "nltk_data"
-    ok = False
-    try:
-        ok = nltk.download("punkt_tab", download_dir=str(target), quiet=True, raise_on_error=True)
-    except Exception as exc:  # nltk raises a variety of network errors
-        reason = f"{type(exc).__name__}: {exc}"
-    else:
-        reason = "nltk.download returned False"
-    if ok:
-        _add_nltk_path(nltk, target)
-        return target
-    where = (
-        f"looked in the mirror at {looked_at}; "
-        if looked_at
-        else f"no mirror set (${MIRROR_ENV}); "
-    )
-    raise FileNotFoundError(
-        f"NLTK punkt_tab English tables not found: {where}nltk.download('punkt_tab') into "
-        f"{target} failed ({reason}); expected {_PUNKT_RESOURCE} under one of "
-        f"nltk.data.path; fix: point ${MIRROR_ENV} at the mirror or run "
-        "`python -m nltk.downloader punkt_tab` on a connected machine"
-    )
+    if not _pinned_tables(target, entries):
+        _download_punkt(target, entries, looked_at=looked_at)
+    _add_nltk_path(nltk, target)
+    return target
+
+
+def _pinned_tables(root: Path, entries: Mapping[str, RemoteFile]) -> bool:
+    """Whether ``root`` holds the English punkt_tab tables with their pinned hashes."""
+    folder = root / _PUNKT_RESOURCE
+    return all((folder / name).is_file() and file_sha256(folder / name) == e.sha256 for name, e in entries.items())
+
+
+def _download_punkt(target: Path, entries: Mapping[str, RemoteFile], *, looked_at: Path | None) -> None:
+    """Install the English tables of :data:`PUNKT_ZIP_URL` under ``target`` after checking
+    every one against its pinned sha256 (nothing is installed when one differs)."""
+    import hashlib
+    import tempfile
+    import zipfile
+
+    import pooch
+
+    from xqg_lab.atomic import write_atomic
+
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as scratch:
+        try:
+            archive = pooch.retrieve(PUNKT_ZIP_URL, known_hash=None, fname="punkt_tab.zip", path=scratch,
+                                     progressbar=False)
+        except OSError as exc:  # requests' network errors are OSErrors too
+            where = f"looked in the mirror at {looked_at}; " if looked_at else f"no mirror set (${MIRROR_ENV}); "
+            raise FileNotFoundError(
+                f"NLTK punkt_tab English tables not found: {where}the pinned download from {PUNKT_ZIP_URL} failed "
+                f"({type(exc).__name__}: {exc}); expected {_PUNKT_RESOURCE} under one of nltk.data.path; fix: "
+                f"point ${MIRROR_ENV} at the mirror, or connect to the internet"
+            ) from exc
+        tables = {}
+        with zipfile.ZipFile(archive) as zipped:
+            for name, e in entries.items():
+                member = f"punkt_tab/english/{name}"
+                try:
+                    data = zipped.read(member)
+                except KeyError:
+                    raise DataFormatError(archive, None, f"expected {member} in {PUNKT_ZIP_URL}, found none") from None
+                found = hashlib.sha256(data).hexdigest()
+                if found != e.sha256:
+                    raise DataFormatError(
+                        archive, None, f"sha256 mismatch for {e.name!r} ({member} of {PUNKT_ZIP_URL}): expected "
+                        f"{e.sha256}, found {found}; nothing was installed"
+                    )
+                tables[name] = data
+    folder = target / _PUNKT_RESOURCE
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in tables.items():
+        write_atomic(folder / name, data)
 
 
 def _add_nltk_path(nltk, root: Path) -> None:

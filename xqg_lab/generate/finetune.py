@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xqg_lab.atomic import write_atomic
 from xqg_lab.generate.base import check_langs, check_seed, check_template
 from xqg_lab.generate.seq2seq import XQG_PROMPT, format_prompt
 
@@ -190,5 +191,5 @@ def finetune_seq2seq(
         "languages": sorted(set(triples["lang"])),
         "losses": losses,
     }
-    (output_dir / "finetune.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(output_dir / "finetune.json", (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     return FinetuneResult(output_dir=output_dir, losses=tuple(losses), n_examples=len(inputs))

@@ -45,6 +45,18 @@ from . import RayOptions
 # gRPC servers to loopback only. On Linux it resolves "localhost" to the machine's routable
 # address unless this switch (read when ray is imported, and by every Ray process) is off.
 _LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# Ray's start-up waits default to 15-60 s, which a loaded 2-core machine exceeds ("The current
+# node timed out during startup"; raylet.out: "Timed out waiting for file .../metrics_agent_port"
+# while the Python dashboard agent is still importing): wait up to 5 minutes for the GCS port,
+# its requests and the agents' registration.
+_STARTUP_ENV = {
+    "RAY_gcs_server_port_wait_time_s": "300",
+    "RAY_gcs_server_request_timeout_seconds": "300",
+    "RAY_agent_register_timeout_ms": "300000",
+}
+STARTUP_ATTEMPTS = 3
+"""Starts tried when the raylet misses Ray's fixed 30 s registration window (not configurable
+in Ray 2.60: ``raylet_start_wait_time_s`` in ``ray/_private/node.py``)."""
 
 
 def init_local_ray(*, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
@@ -53,10 +65,13 @@ def init_local_ray(*, num_cpus: int | None = None, num_gpus: int | None = None) 
     Every Ray process (GCS, raylet, workers, agents) listens on 127.0.0.1 and the
     dashboard is off. Sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (Ray's switch for
     single-machine mode) and ``RAY_USAGE_STATS_ENABLED=0`` in this process's environment
-    unless they are set, so that the Ray processes inherit them. Raises ``RuntimeError``
-    when Ray is already initialised with a non-loopback node address.
+    unless they are set, so that the Ray processes inherit them, and lengthens Ray's start-up
+    waits (GCS port and requests, agent registration: 300 s, unless set) so a loaded machine still starts;
+    a raylet that misses Ray's fixed 30 s registration window is started again, up to
+    :data:`STARTUP_ATTEMPTS` times. Raises ``RuntimeError`` when Ray is already initialised
+    with a non-loopback node address, or when every start timed out.
     """
-    for key, value in _LOOPBACK_ENV.items():
+    for key, value in {**_LOOPBACK_ENV, **_STARTUP_ENV}.items():
         os.environ.setdefault(key, value)
     import ray
 
@@ -68,13 +83,25 @@ def init_local_ray(*, num_cpus: int | None = None, num_gpus: int | None = None) 
         from ray._private import ray_constants
 
         ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
-    ray.init(
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="warning",
-    )
+    for attempt in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="warning",
+            )
+            break
+        except Exception as exc:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()
+            if attempt == STARTUP_ATTEMPTS:
+                raise RuntimeError(
+                    f"the local Ray node did not register within Ray's 30 s start-up window in {STARTUP_ATTEMPTS} "
+                    "attempts (the machine is overloaded?); retry when it is less busy"
+                ) from exc
     address = ray.util.get_node_ip_address()
     if address not in ("127.0.0.1", "::1"):
         ray.shutdown()
