@@ -48,6 +48,11 @@ def _old_to_run(scores, indices, query_ids, doc_ids) -> pd.DataFrame:
     return run[["query_id", "doc_id", "score", "rank"]].reset_index(drop=True)
 
 
+def _for_ranx(run: pd.DataFrame) -> pd.DataFrame:
+    """ranx wants object-dtype id columns (pandas 3 makes them ``str``)."""
+    return run.astype({"query_id": object, "doc_id": object})
+
+
 def demo_grid():
     """``(grid {α: (scores, indices)}, query_ids, doc_ids, qrels)`` of the demo's held-out condition."""
     from xqg_lab.augment import accumulate_query_sums, select_queries
@@ -82,9 +87,9 @@ def run(*, quick: bool) -> dict:
     n_q, k = next(iter(grid.values()))[1].shape
     tied_rows = sum(int((s[:, 1:] == s[:, :-1]).any(1).sum()) for s, _ in grid.values())
     parsed = [parse_measure(m) for m in MEASURES]
-    ranx_qrels = ranx.Qrels.from_df(qrels.astype({"relevance": int}), q_id_col="query_id", doc_id_col="doc_id",
+    ranx_qrels = ranx.Qrels.from_df(qrels.astype({"query_id": object, "doc_id": object, "relevance": int}), q_id_col="query_id", doc_id_col="doc_id",
                                     score_col="relevance")  # fmt: skip
-    run_frames = {a: to_run(s, i, query_ids, doc_ids) for a, (s, i) in grid.items()}
+    run_frames = {a: _for_ranx(to_run(s, i, query_ids, doc_ids)) for a, (s, i) in grid.items()}
     ranx_runs = {a: ranx.Run.from_df(f, q_id_col="query_id", doc_id_col="doc_id", score_col="score")
                  for a, f in run_frames.items()}  # fmt: skip
 
@@ -106,7 +111,7 @@ def run(*, quick: bool) -> dict:
     def ranx_from_arrays():
         out = {}
         for a, (s, i) in grid.items():
-            r = ranx.Run.from_df(to_run(s, i, query_ids, doc_ids), q_id_col="query_id", doc_id_col="doc_id",
+            r = ranx.Run.from_df(_for_ranx(to_run(s, i, query_ids, doc_ids)), q_id_col="query_id", doc_id_col="doc_id",
                                  score_col="score")  # fmt: skip
             out[a] = ranx.evaluate(ranx_qrels, r, list(RANX.values()), return_mean=False)
         return out

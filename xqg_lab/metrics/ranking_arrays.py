@@ -181,7 +181,7 @@ def per_query_grid(
     doc_ids), qrels, measures)`` returns it: one row per judged query id (sorted), one float
     column per measure in [0, 1].
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     from ..index import to_run, trec_sorted
     from .ranking import per_query
@@ -204,8 +204,7 @@ def per_query_grid(
 
     out = {}
     warned = False
-    for key, (scores, indices) in tqdm(grid.items(), desc="scoring", unit="run", disable=not progress,
-                                       mininterval=2):  # fmt: skip
+    for key, (scores, indices) in tqdm(grid.items(), desc="scoring", unit="run", disable=not progress):
         scores, indices = np.asarray(scores), np.asarray(indices)
         if scores.shape != indices.shape or indices.ndim != 2 or len(indices) != len(judged.query_ids):
             raise ValueError(f"run {key!r}: expected scores and indices of shape ({len(judged.query_ids)}, k), "
