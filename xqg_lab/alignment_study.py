@@ -307,7 +307,7 @@ def compare_conditions(
     frames, seconds, by_measure = [], {}, {m.value: 0.0 for m in chosen}
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import tqdm
 
         bar = tqdm(total=len(tasks), desc="conditions")
     embedded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}

@@ -47,6 +47,38 @@ def search(
     return scores, indices
 
 
+def trec_sorted(scores: np.ndarray, indices: np.ndarray, doc_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, indices)`` with each row in trec_eval order: score descending, equal scores
+    by ``doc_ids[index]`` descending (code-point order, as trec_eval's ``strcmp``), invalid
+    entries (index ``-1``) last. Shapes ``(n_queries, k)`` as :func:`search` returns them.
+
+    Only rows that are not already strictly decreasing are sorted, and only the doc ids of
+    those rows are compared, so a search without ties costs one pass over the arrays.
+    """
+    scores, indices = np.asarray(scores), np.asarray(indices)
+    if np.isnan(scores[indices >= 0]).any():
+        raise ValueError("scores: expected finite values, found NaN; drop or fill those rows")
+    valid = indices >= 0
+    # a row is in order when valid entries come first with strictly decreasing scores
+    ordered = ~(valid[:, 1:] & ~valid[:, :-1]) & (~valid[:, 1:] | (scores[:, 1:] < scores[:, :-1]))
+    rows = np.flatnonzero(~ordered.all(axis=1))
+    if len(rows) == 0:
+        return scores, indices
+    sub, sub_valid = indices[rows], valid[rows]
+    used = np.unique(sub[sub_valid])
+    doc_text = np.asarray(doc_ids, dtype=object)[used].astype(str)
+    code = np.empty(len(used), dtype=np.int64)
+    code[np.argsort(doc_text, kind="stable")] = np.arange(len(used))  # ascending code-point order
+    tie = np.zeros(sub.shape, dtype=np.int64)
+    tie[sub_valid] = code[np.searchsorted(used, sub[sub_valid])]
+    key_score = np.where(sub_valid, -scores[rows].astype(np.float64), 0.0)
+    order = np.lexsort((-tie, key_score, ~sub_valid), axis=1)
+    scores, indices = scores.copy(), indices.copy()
+    scores[rows] = np.take_along_axis(scores[rows], order, 1)
+    indices[rows] = np.take_along_axis(sub, order, 1)
+    return scores, indices
+
+
 def to_run(
     scores: np.ndarray,
     indices: np.ndarray,
@@ -55,10 +87,11 @@ def to_run(
 ) -> pd.DataFrame:
     """A ranked run frame ``query_id, doc_id, score, rank`` (rank from 1) from the output
     of :func:`search`; ids stay strings. Passages with equal scores are ranked as trec_eval
-    ranks them (doc_id descending), so the ``rank`` column, the TREC file and the metrics
-    agree."""
+    ranks them (doc_id descending, :func:`trec_sorted`), so the ``rank`` column, the TREC
+    file and the metrics agree."""
     query_ids = np.asarray(query_ids, dtype=object)
     doc_ids = np.asarray(doc_ids, dtype=object)
+    scores, indices = np.asarray(scores), np.asarray(indices)
     if len(query_ids) != len(scores):
         raise ValueError(f"{len(query_ids)} query ids for {len(scores)} rows of scores")
     n, k = indices.shape
@@ -67,18 +100,17 @@ def to_run(
             f"indices name passage row {int(indices.max())}, but only {len(doc_ids)} doc ids were given; "
             "pass the doc ids of the searched passage embeddings, in their row order"
         )
-    valid = indices >= 0
-    run = pd.DataFrame(
+    scores, indices = trec_sorted(scores, indices, doc_ids)
+    valid = (indices >= 0).ravel()
+    flat = indices.ravel()[valid]
+    return pd.DataFrame(
         {
-            "query_id": np.repeat(query_ids, k)[valid.ravel()].astype(str),
-            "doc_id": doc_ids[indices[valid]].astype(str),
-            "score": scores[valid].astype(np.float64),
-            "row": np.repeat(np.arange(n), k)[valid.ravel()],
+            "query_id": pd.array(np.repeat(query_ids.astype(str).astype(object), k)[valid], dtype="str"),
+            "doc_id": pd.array(doc_ids.astype(str).astype(object)[flat], dtype="str"),
+            "score": scores.ravel()[valid].astype(np.float64),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n)[valid],
         }
     )
-    run = run.sort_values(["row", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    run["rank"] = run.groupby("row").cumcount() + 1
-    return run[RUN_COLUMNS].reset_index(drop=True)
 
 
 def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xqg_lab") -> None:

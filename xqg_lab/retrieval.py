@@ -10,7 +10,8 @@ import pandas as pd
 from .data._common import RetrievalData
 from .encode.model import Encoder
 from .index import search, to_run
-from .metrics.ranking import aggregate, check_depth, per_query
+from .metrics.ranking import aggregate, check_depth
+from .metrics.ranking_arrays import per_query_arrays
 
 DEFAULT_MEASURES = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10")
 
@@ -41,8 +42,9 @@ def evaluate_retrieval(
     measures: tuple[str, ...] | list[str] = DEFAULT_MEASURES,
 ) -> RetrievalResult:
     """Encode ``data.passages`` and ``data.queries`` with ``encoder``, retrieve the top
-    ``k`` passages per query by exact inner product, and score with ``measures`` (none may
-    be deeper than ``k``: ``R@100`` on a depth-10 run would be R@10 under another name)."""
+    ``k`` passages per query by exact inner product, and score with ``measures`` (from the
+    search arrays, :func:`xqg_lab.metrics.ranking_arrays.per_query_arrays`; none may be deeper
+    than ``k``: ``R@100`` on a depth-10 run would be R@10 under another name)."""
     check_collection(data)
     measures = check_depth(measures, k=k, n_passages=len(data.passages))
     seconds = {}
@@ -56,10 +58,13 @@ def evaluate_retrieval(
     scores, indices = search(query_vectors, passage_vectors, k=k)
     run = to_run(scores, indices, data.queries["query_id"], data.passages["doc_id"])
     seconds["search"] = time.perf_counter() - start
-    scored = per_query(run, data.qrels, list(measures))
+    start = time.perf_counter()
+    scored = per_query_arrays(scores, indices, data.queries["query_id"], data.passages["doc_id"], data.qrels,
+                              list(measures))  # fmt: skip
     scored = scored.merge(data.queries[["query_id", "lang"]], on="query_id", how="left", validate="one_to_one")
     scored = scored[["query_id", "lang", *measures]]
     by_lang = aggregate(scored, by="lang")
+    seconds["scoring"] = time.perf_counter() - start
     return RetrievalResult(run=run, per_query=scored, by_lang=by_lang, seconds=seconds)
 
 

@@ -427,7 +427,7 @@ def train_biencoder(
     import numpy as np
     import pandas as pd
     import torch
-    from tqdm.auto import tqdm
+    from .progress import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     config = config or TrainingConfig()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,31 @@ import pandas as pd
 from .augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
 from .data._common import RetrievalData
 from .index import search_alpha_grid, to_run
-from .metrics.ranking import aggregate, check_depth, per_query
+from .metrics.ranking import aggregate, check_depth
+from .metrics.ranking_arrays import per_query_grid
 from .retrieval import check_collection
+
+
+class RunFrames(Mapping):
+    """``{α: run frame}`` (``query_id, doc_id, score, rank``) built from the search arrays on
+    first access (:func:`xqg_lab.index.to_run`) and kept: scoring reads the arrays, so a grid
+    only pays for the runs someone looks at."""
+
+    def __init__(self, grid: Mapping[float, tuple[np.ndarray, np.ndarray]], query_ids, doc_ids):
+        self._grid, self._query_ids, self._doc_ids = grid, query_ids, doc_ids
+        self._frames: dict[float, pd.DataFrame] = {}
+
+    def __getitem__(self, alpha: float) -> pd.DataFrame:
+        if alpha not in self._frames:
+            scores, indices = self._grid[alpha]
+            self._frames[alpha] = to_run(scores, indices, self._query_ids, self._doc_ids)
+        return self._frames[alpha]
+
+    def __iter__(self):
+        return iter(self._grid)
+
+    def __len__(self) -> int:
+        return len(self._grid)
 
 
 @dataclasses.dataclass
@@ -25,7 +48,7 @@ class XQGResult:
     per_query : ``{α: frame}``, each ``query_id, lang`` plus one column per measure; α = 0
         is the un-augmented baseline.
     curve : tidy ``alpha, lang, measure, value`` (mean over the queries of each language).
-    runs : ``{α: run frame}`` (``query_id, doc_id, score, rank``).
+    runs : ``{α: run frame}`` (``query_id, doc_id, score, rank``), built when first read.
     query_sums : the accumulated query vectors (``counts`` tells how many per passage).
     rule : the fusion rule used (``"sum"`` or ``"mean"``).
     seconds : wall-clock time per stage.
@@ -37,7 +60,7 @@ class XQGResult:
 
     per_query: dict[float, pd.DataFrame]
     curve: pd.DataFrame
-    runs: dict[float, pd.DataFrame]
+    runs: Mapping[float, pd.DataFrame]
     query_sums: QuerySums
     rule: str
     seconds: dict[str, float]
@@ -58,6 +81,7 @@ def evaluate_xqg(
     on_no_query: str | NoQuery = NoQuery.KEEP,
     k: int = 100,
     measures: Sequence[str] = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10"),
+    progress: bool = False,
 ) -> XQGResult:
     """Retrieve ``data.queries`` against passages augmented with ``generated`` queries.
 
@@ -66,6 +90,9 @@ def evaluate_xqg(
     (:func:`xqg_lab.index.search_alpha_grid`); α = 0 is always included as the baseline.
     ``on_no_query``: a passage without queries keeps ``p' = p`` (``"keep"``) or gets
     ``(1-α)·p`` (``"literal"``); their number is ``n_no_query`` of the result.
+    Scoring reads the search arrays for every α at once
+    (:func:`xqg_lab.metrics.ranking_arrays.per_query_grid`, the ``ir_measures`` values);
+    ``progress`` shows a coarse bar over it.
     """
     rule = FusionRule.parse(rule)
     on_no_query = NoQuery.parse(on_no_query)
@@ -90,15 +117,19 @@ def evaluate_xqg(
     grid = search_alpha_grid(query_vectors, passage_vectors, target, alphas, k=k)
     seconds["alpha_grid_search"] = time.perf_counter() - start
 
+    start = time.perf_counter()
     langs = data.queries[["query_id", "lang"]]
-    runs, scored, curve = {}, {}, []
-    for alpha, (scores, indices) in grid.items():
-        runs[alpha] = to_run(scores, indices, data.queries["query_id"], data.passages["doc_id"])
-        frame = per_query(runs[alpha], data.qrels, list(measures)).merge(langs, on="query_id", validate="one_to_one")
+    scored, curve = {}, []
+    by_alpha = per_query_grid(grid, data.queries["query_id"], data.passages["doc_id"], data.qrels, list(measures),
+                              progress=progress)  # fmt: skip
+    for alpha, frame in by_alpha.items():
+        frame = frame.merge(langs, on="query_id", validate="one_to_one")
         scored[alpha] = frame[["query_id", "lang", *measures]]
         by_lang = aggregate(scored[alpha], by="lang").drop(columns="n_queries")
         curve.append(by_lang.reset_index().melt(id_vars="lang", var_name="measure").assign(alpha=alpha))
     curve = pd.concat(curve, ignore_index=True)[["alpha", "lang", "measure", "value"]]
+    runs = RunFrames(grid, data.queries["query_id"], data.passages["doc_id"])
+    seconds["scoring"] = time.perf_counter() - start
     return XQGResult(
         per_query=scored, curve=curve, runs=runs, query_sums=sums, rule=rule.value, seconds=seconds,
         on_no_query=on_no_query.value, n_no_query=n_without_queries(sums),

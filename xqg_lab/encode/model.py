@@ -399,7 +399,7 @@ class Encoder:
         return self._towers[name]
 
     def _progress(self, *, total, role: Role):
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         return tqdm(
             total=total,

@@ -316,7 +316,7 @@ class HFGenerator(Generator):
         progress: bool = False,
     ) -> pd.DataFrame:
         import torch
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         passages = check_passages(passages)
         langs = check_langs(langs)

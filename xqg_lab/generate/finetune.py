@@ -101,7 +101,7 @@ def finetune_seq2seq(
     FinetuneResult
     """
     import torch
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     missing = [c for c in ("passage", "query", "lang") if c not in triples.columns]

@@ -153,7 +153,7 @@ def generate_store(
     import pyarrow as pa
     import pyarrow.parquet as pq
     from filelock import FileLock, Timeout
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     from xqg_lab.checksums import file_sha256
     from xqg_lab.generate.langcheck import check_languages

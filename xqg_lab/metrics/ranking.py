@@ -36,7 +36,8 @@ class MeasureFamily(str, Enum):
     """Measure families accepted in names such as ``"R@100"``, ``"MRR@10"`` or ``"nDCG@10"``.
 
     ``MRR`` and ``RR`` are the same per-query reciprocal rank (its mean is the MRR).
-    A name without ``@k`` evaluates the whole ranking.
+    A name without ``@k`` evaluates the whole ranking (``MRR``, ``RR``, ``nDCG``, ``AP`` only;
+    ``R``, ``P`` and ``Success`` need a cutoff).
     """
 
     R = "R"
@@ -58,6 +59,8 @@ _IR_MEASURES_NAME = {
     MeasureFamily.AP: "AP",
     MeasureFamily.SUCCESS: "Success",
 }
+
+_NEED_CUTOFF = frozenset({MeasureFamily.R, MeasureFamily.P, MeasureFamily.SUCCESS})
 
 _MEASURE_RE = re.compile(r"^(?P<family>[A-Za-z]+)(?:@(?P<k>\d+))?$")
 
@@ -87,6 +90,11 @@ def parse_measure(name: str):
     k = m["k"]
     if k is not None and int(k) < 1:
         raise ValueError(f"expected a cutoff k >= 1 in {name!r}, found {k}; use e.g. '{family.value}@10'")
+    if k is None and family in _NEED_CUTOFF:
+        raise ValueError(
+            f"expected a cutoff for {family.value} (ir_measures defines it only at a depth), found {name!r}; "
+            f"use e.g. '{family.value}@100'"
+        )
     import ir_measures
 
     ir_name = _IR_MEASURES_NAME[family] + (f"@{int(k)}" if k is not None else "")

@@ -14,7 +14,7 @@ def run_local(
     description: str = "shards",
 ) -> list[dict]:
     """``[make_worker()(task) for task in tasks]`` with a progress bar over shards."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     worker = make_worker()
     out = []
