@@ -80,10 +80,8 @@ def _row(generator: str, mode: str, *, n_passages: int, n_queries: int, times: l
 
 
 def run(*, quick: bool) -> dict:
-    import torch
-
     from xqg_lab.data.xquad import load_xquad
-    from xqg_lab.generate import EmbeddedGemmaGenerator, Seq2SeqGenerator
+    from xqg_lab.generate import Seq2SeqGenerator
 
     data = load_xquad("en")
     passages = data.passages.iloc[: 2 if quick else 4].reset_index(drop=True)
