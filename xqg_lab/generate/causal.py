@@ -24,7 +24,9 @@ Engines: a GGUF file can also be decoded by llama.cpp (``engine="llama.cpp"``, P
 with each few-shot prefix computed once per run of one language; ``engine="auto"`` takes it when it is
 installed and falls back to transformers otherwise. The two engines see the same prompts
 (the same token ids) and sample from the same distribution, with different random streams,
-so their texts differ; ``params()`` records the engine, so a store never mixes them.
+so their texts differ; ``params()`` records the engine, so a store never mixes them. With
+llama.cpp a query's text can also depend on the prompts sent before it (reused prefix, float
+noise; see :mod:`xqg_lab.generate.llamacpp`).
 
 Sampled queries are reproducible per (seed, passage, language, sample) and do not depend
 on batching (see :mod:`xqg_lab.generate._hf`).

@@ -21,12 +21,14 @@ chain ``top_k -> top_p -> temperature -> draw``, the same distribution as
 ``generate(do_sample=True, top_k=k, top_p=p, temperature=T)``; texts are therefore not
 identical to the transformers engine's (another random stream).
 
-One slot, one query at a time: a query's text then depends only on its seed and its prompt
-(checked: other passage orders and languages gave identical texts), while several slots
-decoded together change the floating-point results with the batch's shape (5 of 12 texts
-equal with 3 slots) and would break the store's promise that a resumed run ends as an
-uninterrupted one. One slot is also not slower here: llama.cpp decodes a single sequence
-from the 4-bit weights cheaply, and the prompt (mostly the passage) dominates the cost.
+One slot, one query at a time: several slots decoded together change the floating-point
+results with the batch's shape (5 of 12 texts equal with 3 slots) and were not faster here.
+Known limitation: the reused prefix was computed inside an earlier prompt, so its KV values
+(and rarely a sampled token) can differ by float noise with the order in which prompts are
+sent: the same call repeated gives the same texts, but another passage order or shard split
+can change a few of them (seen on the real model: 4 of 4 Chinese samples changed when 2 of 4
+paragraphs were re-sent alone). A resumed store therefore matches an uninterrupted one only up
+to such differences; ``cache_prompt=False`` would remove them at about half the speed.
 Queries are sent language by language, so consecutive prompts share the few-shot prefix.
 """
 
