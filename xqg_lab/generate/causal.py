@@ -19,6 +19,15 @@ metadata is slow for large vocabularies (about 25 s for Gemma's 262k tokens), so
 ``tokenizer_name_or_path`` / ``config_name_or_path`` saved from an earlier load can be
 passed to skip it.
 
+Engines: a GGUF file can also be decoded by llama.cpp (``engine="llama.cpp"``, PyPI wheel
+``xllamacpp``; see :mod:`xqg_lab.generate.llamacpp`), on the 4-bit weights as they are and
+with each few-shot prefix computed once per run of one language; ``engine="auto"`` takes it when it is
+installed and falls back to transformers otherwise. The two engines see the same prompts
+(the same token ids) and sample from the same distribution, with different random streams,
+so their texts differ; ``params()`` records the engine, so a store never mixes them. With
+llama.cpp a query's text can also depend on the prompts sent before it (reused prefix, float
+noise; see :mod:`xqg_lab.generate.llamacpp`).
+
 Sampled queries are reproducible per (seed, passage, language, sample) and do not depend
 on batching (see :mod:`xqg_lab.generate._hf`).
 """
@@ -28,16 +37,34 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.checksums import file_sha256
+from xqg_lab.errors import check_choice
 from xqg_lab.generate._hf import HFGenerator, check_positive_int, model_identity, torch_dtype
-from xqg_lab.generate.base import LANGUAGES, check_langs, check_passages
+from xqg_lab.generate.base import (
+    LANGUAGES,
+    check_langs,
+    check_n,
+    check_passages,
+    check_seed,
+    records_frame,
+    row_seed,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
+
+
+class Engine(str, Enum):
+    """What decodes a causal LM: transformers, llama.cpp (GGUF files only), or the best available."""
+
+    AUTO = "auto"
+    TRANSFORMERS = "transformers"
+    LLAMA_CPP = "llama.cpp"
 
 
 @dataclass(frozen=True)
@@ -233,7 +260,19 @@ class CausalLMGenerator(HFGenerator):
     max_passage_tokens : int
         The passage is cut to this many tokens before it goes into the prompt (so that the
         instruction and label at the end are never truncated).
-    batch_size, device, dtype : as for the seq2seq backend; batches are left-padded.
+    batch_size, device, dtype : as for the seq2seq backend; batches are left-padded. llama.cpp
+        ignores them: it decodes one query at a time on the CPU from the GGUF's own 4-bit
+        weights (see :mod:`xqg_lab.generate.llamacpp` for why one at a time).
+    engine : ``"auto"``, ``"transformers"`` or ``"llama.cpp"``
+        ``"llama.cpp"`` needs ``gguf_file``, the ``xllamacpp`` package and ``num_beams=1``;
+        ``"auto"`` uses it when all three hold and transformers otherwise.
+    n_threads : int
+        CPU threads of the llama.cpp engine (transformers uses torch's setting). 1 is the
+        default because a second thread made llama.cpp about 3 times *slower* on this
+        project's 2-core machine shared with other jobs (its threads busy-wait for each other);
+        on an idle machine, use the core count.
+    n_ctx : int
+        Context of the llama.cpp engine (prompt + new tokens); a longer prompt is refused.
     """
 
     name = "causal"
@@ -260,6 +299,9 @@ class CausalLMGenerator(HFGenerator):
         batch_size: int = 8,
         device: str = "cpu",
         dtype: str = "float32",
+        engine: str = "transformers",
+        n_threads: int = 1,
+        n_ctx: int = 2048,
     ):
         super().__init__(
             model_name_or_path,
@@ -287,6 +329,27 @@ class CausalLMGenerator(HFGenerator):
         self.reject_example_copies = bool(reject_example_copies)
         self.max_new_tokens = check_positive_int(max_new_tokens, "max_new_tokens")
         self.max_passage_tokens = check_positive_int(max_passage_tokens, "max_passage_tokens")
+        self.engine = check_choice(Engine, engine, "engine").value
+        if self.engine == Engine.LLAMA_CPP.value:
+            if gguf_file is None:
+                raise ValueError("expected a gguf_file for engine='llama.cpp', found none; use engine='transformers'")
+            if self.num_beams > 1:
+                raise ValueError(
+                    f"expected num_beams=1 for engine='llama.cpp' (it has no beam search), found {num_beams}; "
+                    "use engine='transformers'"
+                )
+        self.n_threads = check_positive_int(n_threads, "n_threads")
+        self.n_ctx = check_positive_int(n_ctx, "n_ctx")
+        self.engine_ = None
+
+    def resolved_engine(self) -> str:
+        """The engine :meth:`generate` uses: ``"llama.cpp"`` or ``"transformers"``."""
+        if self.engine != Engine.AUTO.value:
+            return self.engine
+        from xqg_lab.generate.llamacpp import llamacpp_available
+
+        usable = self.gguf_file is not None and self.num_beams == 1 and llamacpp_available()
+        return Engine.LLAMA_CPP.value if usable else Engine.TRANSFORMERS.value
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -328,8 +391,25 @@ class CausalLMGenerator(HFGenerator):
             "max_passage_tokens": self.max_passage_tokens,
             "postprocess": "clean_question (xqg_lab.generate.causal)",
             "reject_example_copies": self.reject_example_copies,
-            "dtype": self.dtype,
+            **self._engine_params(),
         }
+
+    def _engine_params(self) -> dict[str, Any]:
+        # transformers records no "engine" key, so stores written before engines existed still resume
+        if self.resolved_engine() == Engine.TRANSFORMERS.value:
+            return {"dtype": self.dtype}
+        from xqg_lab.generate.llamacpp import XLLAMACPP_PACKAGE, llamacpp_version
+
+        return {"engine": "llama.cpp", "engine_package": {"name": XLLAMACPP_PACKAGE, "version": llamacpp_version()}}
+
+    def decoding_params(self) -> dict[str, Any]:
+        params = super().decoding_params()
+        if self.do_sample and self.resolved_engine() == Engine.LLAMA_CPP.value:
+            params["sampler"] = (
+                "llama.cpp chain top_k -> top_p -> temperature -> draw, seeded per query with the low "
+                "32 bits of row_seed (xqg_lab.generate.llamacpp)"
+            )
+        return params
 
     def _prompt_format(self) -> str:
         """``"chat"`` or ``"completion"`` (loads the tokenizer when that depends on it)."""
@@ -355,6 +435,28 @@ class CausalLMGenerator(HFGenerator):
                 tokenizer.pad_token = tokenizer.eos_token
             self.tokenizer_ = tokenizer
         return self.tokenizer_
+
+    def load(self) -> CausalLMGenerator:
+        """Load the model now (``generate`` does it on first use); with llama.cpp, start its server."""
+        if self.resolved_engine() == Engine.TRANSFORMERS.value:
+            super().load()
+            return self
+        self._tokenizer()
+        if self.engine_ is None:
+            from xqg_lab.generate.llamacpp import LlamaCppEngine
+
+            self.engine_ = LlamaCppEngine(
+                Path(self.model_name_or_path) / self.gguf_file, n_ctx=self.n_ctx, n_threads=self.n_threads
+            )
+        self.engine_.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the llama.cpp server (if any) and drop the loaded model; a later call reloads."""
+        if self.engine_ is not None:
+            self.engine_.close()
+            self.engine_ = None
+        self.model_ = None
 
     def _load_model(self) -> None:
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -420,6 +522,67 @@ class CausalLMGenerator(HFGenerator):
 
     def _decode_batch(self, output_ids: torch.Tensor, input_width: int) -> list[str]:
         return self.tokenizer_.batch_decode(output_ids[:, input_width:], skip_special_tokens=True)
+
+    # -- the llama.cpp engine ----------------------------------------------------------------------
+
+    def generate(
+        self,
+        passages: pd.DataFrame,
+        *,
+        langs: Iterable[str] | str,
+        n_per_lang: int,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        if self.resolved_engine() == Engine.TRANSFORMERS.value:
+            return super().generate(passages, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress)
+        from tqdm.auto import tqdm
+
+        passages = check_passages(passages)
+        langs = check_langs(langs)
+        n = check_n(n_per_lang)
+        seed = check_seed(seed)
+        self._check_n_for_decoding(n)
+        prompts = self.build_prompts(passages, langs=langs)
+        if prompts.empty:
+            return records_frame([])
+        self.load()
+        encoded = self._encode(prompts["prompt"].tolist())
+        keys = list(zip(prompts["doc_id"], prompts["lang"]))
+        # language first: consecutive prompts share the few-shot prefix, which llama.cpp keeps
+        jobs = sorted(
+            ((i, j) for i in range(len(keys)) for j in range(n)), key=lambda job: (langs.index(keys[job[0]][1]), job)
+        )
+        with tqdm(total=len(jobs), desc=f"generating ({self.name}, llama.cpp)", unit="query",
+                  disable=not progress, leave=False) as bar:
+            texts = self.engine_.complete_many(
+                [encoded[i] for i, _ in jobs],
+                [row_seed(seed, *keys[i], j) for i, j in jobs],
+                sampling=self._llamacpp_sampling(),
+                on_done=bar.update,
+            )
+        by_job = dict(zip(jobs, texts))
+        rows = [
+            {"doc_id": doc_id, "lang": lang, "sample": j, "text": self._postprocess(by_job[i, j], lang)}
+            for i, (doc_id, lang) in enumerate(keys)
+            for j in range(n)
+        ]
+        return records_frame(rows)
+
+    def _llamacpp_sampling(self) -> dict[str, Any]:
+        """Request fields of llama.cpp's completion API for this generator's decoding settings."""
+        sampling: dict[str, Any] = {"max_tokens": self.max_new_tokens, "min_p": 0.0, "n_probs": 0}
+        if self._prompt_format() == "completion":
+            sampling["stop"] = ["\n"]
+        if not self.do_sample:
+            return {**sampling, "temperature": 0.0, "top_k": 1, "samplers": ["top_k"]}
+        return {
+            **sampling,
+            "temperature": self.temperature,
+            "top_k": self.top_k or 0,  # 0: no top-k cut in llama.cpp
+            "top_p": self.top_p if self.top_p is not None else 1.0,
+            "samplers": ["top_k", "top_p", "temperature"],
+        }
 
     def _postprocess(self, text: str, lang: str) -> str:
         question = clean_question(text, lang=lang)

