@@ -56,9 +56,10 @@ def test_auto_engine_falls_back_to_transformers(monkeypatch):
 
     assert CausalLMGenerator("some/folder", engine="auto").resolved_engine() == "transformers"  # no GGUF
     monkeypatch.setattr(llamacpp, "llamacpp_available", lambda: False)
-    assert EmbeddedGemmaGenerator().resolved_engine() == "transformers"
+    assert EmbeddedGemmaGenerator(engine="auto").resolved_engine() == "transformers"
     monkeypatch.setattr(llamacpp, "llamacpp_available", lambda: True)
-    assert EmbeddedGemmaGenerator().resolved_engine() == "llama.cpp"
+    assert EmbeddedGemmaGenerator(engine="auto").resolved_engine() == "llama.cpp"
+    assert EmbeddedGemmaGenerator().resolved_engine() == "transformers"  # the default: order-independent
     assert EmbeddedGemmaGenerator(engine="transformers").resolved_engine() == "transformers"
 
 

@@ -226,7 +226,11 @@ def read_yaml(path: str | os.PathLike):
     except OSError as exc:
         raise ConfigError(f"{path}: expected a readable YAML config file, found {exc.strerror}; fix: check the path") from None
     try:
-        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
+        loader = _unique_key_loader()(text)  # a SafeLoader subclass
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
