@@ -317,3 +317,22 @@ def test_warnings_raised_inside_a_notebook_reach_the_terminal_manifest_and_index
     (entry,) = json.loads((run_dir / "manifest.json").read_text())["notebooks"]
     assert entry["status"] == "ok" and len(entry["warnings"]) == 1 and entry["warnings"][0]["cell"] == 3
     assert "warning in cell 3: UserWarning: embedding cache chunk" in (run_dir / "index.html").read_text()
+
+
+def test_a_re_executed_notebook_resumes_the_stores_it_wrote_in_the_previous_run(tmp_path):
+    """Run folders are staged afresh; a folder the same notebook wrote last time (a resumable
+    store) is carried into the staging folder, loose files are not."""
+    from xqg_lab.runner import _carry_stores
+
+    run_dir, staging = tmp_path / "run", tmp_path / "staging"
+    (run_dir / "generated_queries").mkdir(parents=True)
+    (run_dir / "generated_queries" / "part-0.parquet").write_bytes(b"rows")
+    (run_dir / "table.csv").write_text("old")
+    staging.mkdir()
+    old = {"notebook": "query_generation", "outputs": ["generated_queries/part-0.parquet", "table.csv"]}
+
+    _carry_stores(old, "xqg_eval", run_dir, staging)
+    assert list(staging.iterdir()) == []
+    _carry_stores(old, "query_generation", run_dir, staging)
+    assert (staging / "generated_queries" / "part-0.parquet").read_bytes() == b"rows"
+    assert not (staging / "table.csv").exists()

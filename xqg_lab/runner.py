@@ -286,6 +286,7 @@ def run_config(
                 continue
             entry["executed_because"] = reason
             executed = executed or path.stem
+            _carry_stores(old, entry["notebook"], run_dir, staging)
             _execute(entry, path, params, staging, sockets, kernel_name=kernel_name, progress_bar=progress_bar,
                      timeout=timeout)
     except BaseException as exc:  # noqa: BLE001 - also a Ctrl-C: record the partial run, then re-raise
@@ -416,6 +417,18 @@ def _reuse(entry: dict, old: dict, run_dir: Path, staging: Path, *, reused_from:
     keep = ("seconds", "outputs", "output_sha256", "data_inputs", "warnings")
     entry.update({k: old[k] for k in keep if k in old}, status="reused",
                  reused_from=old.get("reused_from") or reused_from)
+
+
+def _carry_stores(old: dict | None, notebook: str, run_dir: Path, staging: Path) -> None:
+    """Copy into ``staging`` the folders (resumable stores, e.g. a generated-query store) that the
+    same notebook wrote in the previous run, so a re-executed notebook resumes them as it did in
+    place; a store whose parameters changed is refused by the store itself. Files are not carried."""
+    if not old or old.get("notebook") != notebook:
+        return
+    folders = sorted({name.split("/")[0] for name in old.get("outputs", []) if "/" in name})
+    for folder in folders:
+        if (run_dir / folder).is_dir() and not (staging / folder).exists():
+            shutil.copytree(run_dir / folder, staging / folder)
 
 
 def _forced_notebooks(force: bool | Iterable[str], names: list[str]) -> set[str]:
