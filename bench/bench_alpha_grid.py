@@ -1,4 +1,4 @@
-"""α grid of 11 values via :func:`xqg_lab.index.search_alpha_grid` vs one exact search
+"""α grid of 11 values via :func:`xqg_lab.search.index.search_alpha_grid` vs one exact search
 per α and vs one exact search.
 
 Target (issue 6): the grid costs under 2.5× one search.
@@ -31,7 +31,7 @@ def same_ranking(want, got, *, tol: float = 1e-5) -> tuple[float, bool]:
 
 
 def run(*, quick: bool) -> dict:
-    from xqg_lab.index import search, search_alpha_grid
+    from xqg_lab.search.index import search, search_alpha_grid
 
     n, n_queries, k, dim = (20_000, 200, 100, 384) if quick else (100_000, 1000, 100, 384)
     corpus = SyntheticCorpus(dim=dim)

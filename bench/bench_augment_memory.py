@@ -2,7 +2,7 @@
 of generated queries grows: 1, 10 and 100 queries per passage and language (2,000 passages,
 7 languages: 14k, 140k, 1.4M queries), each setting in its own subprocess.
 
-- ``sharded, streamed``: :func:`xqg_lab.shards.encode_query_sum_shards` reading the queries
+- ``sharded, streamed``: :func:`xqg_lab.scale.shards.encode_query_sum_shards` reading the queries
   from Parquet chunk by chunk (the scale path). Target (issue 6): flat -- once a shard's
   queries fill whole chunks (8,192 queries), more queries must not cost more memory.
 - ``in memory``: :func:`xqg_lab.augment.accumulate_query_sums` on a frame already loaded
@@ -79,7 +79,7 @@ def child(mode: str, store: str, queries: str, name: str) -> dict:
     import pyarrow as pa
 
     from xqg_lab.augment import accumulate_query_sums
-    from xqg_lab.shards import ParquetQueries, ShardStore, encode_query_sum_shards
+    from xqg_lab.scale.shards import ParquetQueries, ShardStore, encode_query_sum_shards
 
     encoder = TableEncoder()
     frame_mb = None
@@ -113,7 +113,7 @@ def _write_inputs(folder: Path, per_lang: list[int]) -> tuple[Path, dict[int, Pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xqg_lab.shards import encode_passage_shards
+    from xqg_lab.scale.shards import encode_passage_shards
 
     corpus = folder / "corpus.tsv"
     with open(corpus, "w", encoding="utf-8") as f:

@@ -59,8 +59,8 @@ def demo_grid():
     from xqg_lab.data.xquad import load_xquad
     from xqg_lab.encode.model import Encoder
     from xqg_lab.generate import HeldOutQueries, split_questions
-    from xqg_lab.index import search_alpha_grid
-    from xqg_lab.xqg import evaluation_collection
+    from xqg_lab.search.index import search_alpha_grid
+    from xqg_lab.studies.xqg import evaluation_collection
 
     data = load_xquad(LANGS)
     split = split_questions(data.queries, data.qrels, eval_fraction=0.5, seed=0)
@@ -79,7 +79,7 @@ def run(*, quick: bool) -> dict:
     import ir_measures
     import ranx
 
-    from xqg_lab.index import to_run
+    from xqg_lab.search.index import to_run
     from xqg_lab.metrics.ranking import parse_measure, per_query
     from xqg_lab.metrics.ranking_arrays import per_query_grid
 

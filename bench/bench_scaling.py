@@ -2,7 +2,7 @@
 
 Steps: exact search in memory (one IndexFlatIP), exact search over memory-mapped float32
 shards on disk with the streaming top-k merge, the α grid (11 values) in memory
-(:func:`xqg_lab.index.search_alpha_grid`) and over shards
+(:func:`xqg_lab.search.index.search_alpha_grid`) and over shards
 (:func:`xqg_lab.scale.search.search_alpha_grid_sharded`). 200 queries, k = 100; shards of
 ``min(100k, max(n/10, 10k))`` passages; medians of 3 runs up to 100k passages, one run at 1M.
 """
@@ -31,7 +31,7 @@ def _time(fn, repeats: int) -> float:
 
 
 def run(*, quick: bool) -> dict:
-    from xqg_lab.index import search, search_alpha_grid
+    from xqg_lab.search.index import search, search_alpha_grid
     from xqg_lab.scale.search import search_alpha_grid_sharded, search_sharded
 
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]

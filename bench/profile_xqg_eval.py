@@ -35,7 +35,7 @@ def main() -> None:
     from xqg_lab.data.xquad import load_xquad
     from xqg_lab.encode.model import Encoder
     from xqg_lab.generate import HeldOutQueries, read_store, split_questions
-    from xqg_lab.xqg import evaluate_xqg, evaluation_collection, restrict_to_passages
+    from xqg_lab.studies.xqg import evaluate_xqg, evaluation_collection, restrict_to_passages
 
     print(f"xqg_lab from {os.path.dirname(xqg_lab.__file__)}; load average {os.getloadavg()[0]:.2f}")
     data = load_xquad(sorted({*LANGS, *AUGMENT_LANGS, "en"}))

@@ -9,7 +9,7 @@ from xqg_lab.augment import (
     check_alpha,
     select_queries,
 )
-from xqg_lab.index import search, search_alpha_grid
+from xqg_lab.search.index import search, search_alpha_grid
 
 
 class FakeEncoder:

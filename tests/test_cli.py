@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from xqg_lab import cli
+from xqg_lab.runner import cli
 
 
 @pytest.mark.parametrize("command", sorted(set(re.findall(r"^\s+xqg-lab ([\w-]+)", cli.__doc__, re.M))))

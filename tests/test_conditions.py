@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab import conditions, stats
+from xqg_lab import stats
+from xqg_lab.studies import grid as conditions
 from xqg_lab.data._common import RetrievalData
 from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
-from xqg_lab.xqg import evaluate_xqg
+from xqg_lab.studies.xqg import evaluate_xqg
 
 
 def two_article_collection():
@@ -181,8 +182,8 @@ def test_fine_tuned_checkpoint_trains_once_and_reuses_it(tiny_bert_dir, tmp_path
 def test_finetune_grid_notebook_writes_the_grid_tables_and_statistics(tiny_bert_dir, tmp_path, isolated_cache):
     import json
 
-    from xqg_lab.config import RunConfig
-    from xqg_lab.runner import run_config
+    from xqg_lab.core.config import RunConfig
+    from xqg_lab.runner.run import run_config
 
     params = {
         "training": {"model_name_or_path": str(tiny_bert_dir), "data": {"source": "xquad", "seed": 13},

@@ -1,6 +1,6 @@
 import pytest
 
-from xqg_lab.config import ConfigError, RunConfig, load_config
+from xqg_lab.core.config import ConfigError, RunConfig, load_config
 
 
 def test_demo_config_parses():

@@ -28,7 +28,7 @@ from xqg_lab.data import (
     mirror_dir,
     tatoeba_langs,
 )
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 
 @pytest.fixture

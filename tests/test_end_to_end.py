@@ -4,7 +4,7 @@ import pytest
 
 from xqg_lab.data.xquad import load_xquad
 from xqg_lab.encode.model import Encoder
-from xqg_lab.retrieval import evaluate_retrieval
+from xqg_lab.metrics.retrieval import evaluate_retrieval
 
 
 @pytest.mark.slow

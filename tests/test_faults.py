@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab.atomic import TMP_MARK
+from xqg_lab.core.atomic import TMP_MARK
 from xqg_lab.encode.cache import EmbeddingCache
 from xqg_lab.generate.base import Generator, records_frame
 
@@ -65,7 +65,7 @@ def hash_vectors(texts, dim: int = 8, offset: float = 0.0) -> np.ndarray:
 
 
 class HashEncoder:
-    """A fake passage encoder for :mod:`xqg_lab.shards` (exact, no model)."""
+    """A fake passage encoder for :mod:`xqg_lab.scale.shards` (exact, no model)."""
 
     def settings(self, role):
         return {"model": "hash-encoder", "role": str(getattr(role, "value", role)), "dim": 8}
@@ -165,7 +165,7 @@ def step_encode(folder: Path, *, pause: float = 0.0, ready=lambda: None) -> None
 
 
 def step_shards(folder: Path, corpus: str, *, pause: float = 0.0, ready=lambda: None) -> None:
-    from xqg_lab.shards import encode_passage_shards
+    from xqg_lab.scale.shards import encode_passage_shards
 
     encoder = HashEncoder()
     encoder.encode_passages = paused(encoder.encode_passages, pause)
@@ -176,7 +176,7 @@ def step_shards(folder: Path, corpus: str, *, pause: float = 0.0, ready=lambda: 
 def step_report(folder: Path, *, pause: float = 0.0, ready=lambda: None) -> None:
     import altair as alt
 
-    from xqg_lab.report import save_chart, save_provenance, save_table, write_text
+    from xqg_lab.present.report import save_chart, save_provenance, save_table, write_text
 
     frames = [pd.DataFrame({"lang": ["ar", "ja"], "MRR@10": [0.1 * i, 0.2 * i]}) for i in range(4)]
     ready()
@@ -347,7 +347,7 @@ def test_damaged_query_store_shard_is_never_read_and_is_regenerated(damage, tmp_
 
 def test_byte_flipped_passage_shard_is_redone(tmp_path):
     """Same size, other bytes: only the SHA-256 check can tell (truncation: test_shards.py)."""
-    from xqg_lab.shards import ShardStore, encode_passage_shards
+    from xqg_lab.scale.shards import ShardStore, encode_passage_shards
 
     corpus = write_corpus(tmp_path / "psgs.tsv")
     out = tmp_path / "out"
@@ -406,14 +406,14 @@ def test_two_writers_with_different_vectors_never_mix_a_chunk(tmp_path):
 
 
 def shard_writer(folder: str, corpus: str, start_at: str) -> None:
-    from xqg_lab.shards import encode_passage_shards
+    from xqg_lab.scale.shards import encode_passage_shards
 
     time.sleep(max(0.0, float(start_at) - time.time()))
     encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, show_progress=False)
 
 
 def test_two_processes_encoding_the_same_shards_equal_one_run(tmp_path):
-    from xqg_lab.shards import ShardStore, encode_passage_shards
+    from xqg_lab.scale.shards import ShardStore, encode_passage_shards
 
     corpus = write_corpus(tmp_path / "psgs.tsv", n=60)
     start_at = str(time.time() + 2.0)
@@ -474,19 +474,19 @@ def write_config(path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
 
 def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
     """Run ``notebooks`` through the runner from a config file; returns the run folder."""
-    from xqg_lab.config import load_config
-    from xqg_lab.runner import run_config
+    from xqg_lab.core.config import load_config
+    from xqg_lab.runner.run import run_config
 
     config = write_config(tmp_path / "run.yaml", *notebooks, **keys)
     return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
 
 
 def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(tmp_path):
-    from xqg_lab.runner import NotebookFailed
+    from xqg_lab.runner.run import NotebookFailed
 
     first = write_notebook(
         tmp_path / "first.ipynb", "seed = 0",
-        "import pandas as pd\nfrom xqg_lab.report import save_table\n"
+        "import pandas as pd\nfrom xqg_lab.present.report import save_table\n"
         "save_table(pd.DataFrame({'seed': [seed]}), 'first')",
     )
     dies = write_notebook(
@@ -511,7 +511,7 @@ def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(t
 def test_a_silent_kernel_ends_the_run_at_the_cell_timeout_naming_notebook_and_cell(tmp_path):
     """A kernel that stops answering (SIGSTOP: alive, idle, never replying) is what hung the
     suite for 15 minutes; the per-cell timeout ends the run with a clear message instead."""
-    from xqg_lab.runner import NotebookFailed
+    from xqg_lab.runner.run import NotebookFailed
 
     silent = write_notebook(
         tmp_path / "silent.ipynb", "n = 1",
@@ -542,8 +542,8 @@ def test_a_silent_kernel_ends_the_run_at_the_cell_timeout_naming_notebook_and_ce
 
 TABLES_CELLS = (
     "version = 0\nn_tables = 3\npause = 0.0\ntrec_rows = 10\nfill_disk = False",
-    "import os, time\nimport pandas as pd\nfrom xqg_lab.index import write_trec_run\n"
-    "open('kernel.pid', 'w').write(str(os.getpid()))\nfrom xqg_lab.report import save_table\n"
+    "import os, time\nimport pandas as pd\nfrom xqg_lab.search.index import write_trec_run\n"
+    "open('kernel.pid', 'w').write(str(os.getpid()))\nfrom xqg_lab.present.report import save_table\n"
     "for i in range(n_tables):\n"
     "    save_table(pd.DataFrame({'version': [version] * 100}), f'table_{i:02d}')\n"
     "    time.sleep(pause)\n"
@@ -708,7 +708,7 @@ def _chart(value):
 
 
 def _report_case(writer):
-    from xqg_lab import report
+    from xqg_lab.present import report
 
     def case(folder, version):
         return {
@@ -738,7 +738,7 @@ def _store_case(folder, version):
 def _shards_case(folder, version):
     """Version 1: a passage store whose shard 2 was interrupted; version 2: the run that finishes it
     (the corpus is untouched, so its first write is shard 2's)."""
-    from xqg_lab.shards import ShardStore, encode_passage_shards
+    from xqg_lab.scale.shards import ShardStore, encode_passage_shards
 
     corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
     encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, show_progress=False)
@@ -749,7 +749,7 @@ def _shards_case(folder, version):
 def _query_shards_case(folder, version):
     """Version 1: a generated-query store whose shard 2 was interrupted before its Parquet file
     was written; version 2: the run that finishes it (its first write is that Parquet file)."""
-    from xqg_lab.shards import ShardStore, generate_query_shards
+    from xqg_lab.scale.shards import ShardStore, generate_query_shards
 
     corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
     generate_query_shards(corpus, folder, generator=EchoGenerator(), langs=["de"], n_per_lang=1, shard_size=3,
@@ -760,7 +760,7 @@ def _query_shards_case(folder, version):
 
 
 def _trec_case(folder, version):
-    from xqg_lab.index import write_trec_run
+    from xqg_lab.search.index import write_trec_run
 
     run = pd.DataFrame({"query_id": [f"q{i}" for i in range(50 * version)], "doc_id": "d1", "rank": 1,
                         "score": float(version)})
@@ -892,7 +892,7 @@ def test_a_run_opens_no_tcp_listening_socket_and_its_manifest_records_how_to_rer
         tmp_path / "probe.ipynb", "seed = 0",
         "import os\n"
         "from ipykernel.connect import get_connection_info\n"
-        "from xqg_lab.report import data_provenance, save_provenance\n"
+        "from xqg_lab.present.report import data_provenance, save_provenance\n"
         "listening = {line.split()[9] for f in ['/proc/net/tcp', '/proc/net/tcp6'] if os.path.exists(f)\n"
         "             for line in open(f).read().splitlines()[1:] if line.split()[3] == '0A'}\n"
         "mine = set()\n"
@@ -944,7 +944,7 @@ def test_same_seed_gives_a_byte_identical_query_store_and_another_seed_does_not(
 def test_same_config_gives_identical_rankings_and_metrics_on_cpu(tiny_encoder_dir, tmp_path):
     from xqg_lab.data._common import RetrievalData
     from xqg_lab.encode.model import Encoder
-    from xqg_lab.retrieval import evaluate_retrieval
+    from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     passages = PASSAGES.assign(lang="en")
     queries = pd.DataFrame({"query_id": [f"q{i}" for i in range(6)], "lang": ["de", "ja"] * 3,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from xqg_lab.data import fetch as fetch_mod
-from xqg_lab import checksums
-from xqg_lab.checksums import file_sha256
+from xqg_lab.core import checksums
+from xqg_lab.core.checksums import file_sha256
 from xqg_lab.data.fetch import RemoteFile, ensure_punkt, fetch, mirror_dir, registry
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 MKQA_FULL_SHA256 = "f77ac6bf6306e98816c5c047880db71a3c67d2f1491b169896d63e9bb14ef3d3"
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xqg_lab import plots, report
-from xqg_lab.headlines import headline_tables
+from xqg_lab.present import plots
+from xqg_lab.present import report
+from xqg_lab.present.headlines import headline_tables
 
 LANGS = ["en", "de", "zh"]
 
@@ -123,7 +124,7 @@ def test_an_unreadable_csv_gives_a_headline_that_says_so(tmp_path):
 
 
 def test_index_opens_with_the_headline_tables_and_links_to_the_sections(tmp_path):
-    from xqg_lab.runner import _write_index
+    from xqg_lab.runner.run import _write_index
 
     run_dir, manifest = demo_like_run(tmp_path / "run")
     _write_index(run_dir, manifest)

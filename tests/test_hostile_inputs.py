@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from xqg_lab.alignment import infonce_bound, linear_cka
 from xqg_lab.augment import QuerySums, accumulate_query_sums, augment_passages, check_alpha
-from xqg_lab.config import ConfigError, load_config
+from xqg_lab.core.config import ConfigError, load_config
 from xqg_lab.data import (
     load_beir,
     load_dpr_corpus,
@@ -46,9 +46,9 @@ from xqg_lab.data import (
     load_xquad,
 )
 from xqg_lab.encode.cache import EmbeddingCache
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 from xqg_lab.generate.store import read_store_params
-from xqg_lab.index import read_trec_run, search, search_alpha_grid, to_run
+from xqg_lab.search.index import read_trec_run, search, search_alpha_grid, to_run
 from xqg_lab.metrics.ranking import aggregate, per_query
 from xqg_lab.metrics.xor_retrieve import (
     main as score_xor_main,
@@ -57,7 +57,7 @@ from xqg_lab.metrics.xor_retrieve import (
     xor_recall,
     xor_recall_per_query,
 )
-from xqg_lab.report import save_provenance, save_table, write_text
+from xqg_lab.present.report import save_provenance, save_table, write_text
 from xqg_lab.train import load_training_config, read_dpr_training_file
 
 # ----------------------------------------------------------------------------- file builders

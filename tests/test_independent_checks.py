@@ -39,7 +39,7 @@ def gold_rows(data, queries):
 
 
 def test_zero_shot_mrr_per_language_matches_a_numpy_ranking(xquad, model):
-    from xqg_lab.retrieval import evaluate_retrieval
+    from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     result = evaluate_retrieval(xquad, model, k=100, measures=["MRR@10"])
     P = model.encode_passages(xquad.passages)
@@ -53,7 +53,7 @@ def test_zero_shot_mrr_per_language_matches_a_numpy_ranking(xquad, model):
 
 def test_heldout_xqg_gain_matches_numpy_fusion(xquad, model):
     from xqg_lab.generate import HeldOutQueries, split_questions
-    from xqg_lab.xqg import evaluate_xqg, evaluation_collection
+    from xqg_lab.studies.xqg import evaluate_xqg, evaluation_collection
 
     alpha, augment_langs = 0.3, LANGS[1:]
     split = split_questions(xquad.queries, xquad.qrels, eval_fraction=0.5, seed=0)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab.index import (
+from xqg_lab.search.index import (
     _inner_products_by_idx,
     read_trec_run,
     search,

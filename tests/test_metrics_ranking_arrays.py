@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xqg_lab.index import to_run, trec_sorted
+from xqg_lab.search.index import to_run, trec_sorted
 from xqg_lab.metrics.ranking import per_query
 from xqg_lab.metrics.ranking_arrays import per_query_arrays, per_query_grid
 

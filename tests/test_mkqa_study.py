@@ -15,7 +15,7 @@ from _mkqa_standin import ANSWERING, PASSAGES, write_corpus  # noqa: E402
 
 from xqg_lab.data.mkqa import load_mkqa_qa  # noqa: E402
 from xqg_lab.metrics.has_answer import has_answer  # noqa: E402
-from xqg_lab.mkqa_study import (  # noqa: E402
+from xqg_lab.studies.mkqa import (  # noqa: E402
     MKQAStudyConfig,
     augmented_search,
     candidate_pool,
@@ -112,7 +112,7 @@ class _FlakyGenerator:
 
 
 def test_generate_equal_regenerates_empty_outputs_to_equal_counts():
-    from xqg_lab.mkqa_study import generate_equal
+    from xqg_lab.studies.mkqa import generate_equal
 
     passages = pd.DataFrame({"doc_id": ["a", "b"], "title": ["", ""], "text": ["x", "y"]})
     out = generate_equal(_FlakyGenerator(), passages, langs=["ja", "de"], n_per_lang=2, seed=0)
@@ -123,7 +123,7 @@ def test_generate_equal_regenerates_empty_outputs_to_equal_counts():
 
 
 def test_hits_matrix_matches_each_language_against_english_answers():
-    from xqg_lab.mkqa_study import hits_matrix
+    from xqg_lab.studies.mkqa import hits_matrix
 
     questions = pd.DataFrame({"question_id": ["q", "q", "r"], "answers": [["Ridley Scott"], ["Ridley Scott"], []]})
     texts = {0: "directed by Ridley Scott", 1: "Scotts of Ridley", 2: "nothing"}
@@ -152,8 +152,8 @@ def test_config_refuses_bad_values():
 @pytest.mark.slow
 def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     """configs/mkqa_study.yaml with its parameters pointed at the offline stand-ins."""
-    from xqg_lab.config import RunConfig, load_config
-    from xqg_lab.runner import run_config
+    from xqg_lab.core.config import RunConfig, load_config
+    from xqg_lab.runner.run import run_config
 
     corpus = write_corpus(tmp_path)
     shipped = load_config(REPO / "configs" / "mkqa_study.yaml")
@@ -222,8 +222,8 @@ class _Shards:
         not __import__("torch").cuda.is_available(), reason="needs CUDA"))],
 )  # fmt: skip
 def test_search_store_equals_flat_search_over_concatenated_shards(device):
-    from xqg_lab.index import search
-    from xqg_lab.mkqa_study import search_store
+    from xqg_lab.search.index import search
+    from xqg_lab.studies.mkqa import search_store
 
     rng = np.random.default_rng(3)
     shards = [rng.normal(size=(n, 16)).astype(np.float32) for n in (7, 0, 5, 9)]
@@ -253,7 +253,7 @@ def test_prepare_corpus_decompresses_a_gzipped_tsv_once(tmp_path):
     import gzip
     import os
 
-    from xqg_lab.mkqa_study import prepare_corpus
+    from xqg_lab.studies.mkqa import prepare_corpus
 
     plain = write_corpus(tmp_path)
     packed = tmp_path / "psgs.tsv.gz"

@@ -17,8 +17,8 @@ MEASURES = ["MRR@10", "R@5"]
 def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
     tiny_mt5_dir, tiny_bert_dir, tmp_path, isolated_cache
 ):
-    from xqg_lab.config import RunConfig
-    from xqg_lab.runner import run_config
+    from xqg_lab.core.config import RunConfig
+    from xqg_lab.runner.run import run_config
 
     encoder = {"encoder": str(tiny_bert_dir), "preset": "dpr"}
     config = RunConfig.from_dict({"run": "chain", "notebooks": [

@@ -1,4 +1,4 @@
-"""Paired views (xqg_lab.pairs), the conditions side by side (xqg_lab.alignment_study) and
+"""Paired views (xqg_lab.alignment.pairs), the conditions side by side (xqg_lab.studies.alignment) and
 one papermill run of the alignment notebook."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab import alignment_study as study
-from xqg_lab import pairs
+from xqg_lab.studies import alignment as study
+from xqg_lab.alignment import pairs
 from xqg_lab.alignment import alignment_report
 
 
@@ -337,7 +337,7 @@ def test_alpha_curve_starts_each_augmented_line_at_the_plain_value():
 
 
 def test_alignment_charts_render_to_vega_lite():
-    from xqg_lab import plots_alignment
+    from xqg_lab.present import plots_alignment
 
     results = _fixture_results()
     heat = plots_alignment.measure_heatmap(study.heatmap_scores(results)).to_dict()
@@ -351,8 +351,8 @@ def test_alignment_charts_render_to_vega_lite():
 
 @pytest.mark.parametrize("tiny_encoder_dir", ["bert"], indirect=True)
 def test_alignment_notebook_papermill_run(tiny_encoder_dir, tmp_path, isolated_cache):
-    from xqg_lab.config import RunConfig
-    from xqg_lab.runner import run_config
+    from xqg_lab.core.config import RunConfig
+    from xqg_lab.runner.run import run_config
 
     params = {
         "encoder": str(tiny_encoder_dir), "preset": "dpr", "views": ["xquad_questions", "tatoeba", "mkqa", "xqg"], "langs": ["ar"],

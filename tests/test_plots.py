@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from xqg_lab.plots import alpha_curve_chart, per_language_chart
+from xqg_lab.present.plots import alpha_curve_chart, per_language_chart
 
 
 def test_per_language_chart_has_one_panel_per_measure():
@@ -24,7 +24,7 @@ def test_alpha_curve_chart_draws_lines_and_baseline_rules():
 
 
 def test_pass_rate_chart_plots_rates_per_language():
-    from xqg_lab.plots import pass_rate_chart
+    from xqg_lab.present.plots import pass_rate_chart
 
     rates = pd.DataFrame({"lang": ["ar", "de"], "n": [4, 4], "n_pass": [2, 4], "pass_rate": [0.5, 1.0]})
     spec = pass_rate_chart(rates).to_dict()
@@ -32,7 +32,7 @@ def test_pass_rate_chart_plots_rates_per_language():
 
 
 def test_conditions_chart_draws_one_dot_per_condition_and_language():
-    from xqg_lab.plots import conditions_chart
+    from xqg_lab.present.plots import conditions_chart
 
     means = pd.DataFrame(
         {"condition": ["zero-shot", "fine-tuned"] * 2, "lang": ["ar", "ar", "de", "de"],
@@ -48,7 +48,7 @@ def test_conditions_chart_draws_one_dot_per_condition_and_language():
 
 
 def test_loss_curve_chart_plots_loss_against_step():
-    from xqg_lab.plots import loss_curve_chart
+    from xqg_lab.present.plots import loss_curve_chart
 
     spec = loss_curve_chart(pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.5]})).to_dict()
     assert spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["y"]["field"] == "loss"

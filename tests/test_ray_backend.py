@@ -9,7 +9,7 @@ import pytest
 
 from test_shards import LANGS, SHARD_SIZE, HashEncoder, TemplateGenerator, generated_queries, store_arrays, write_dpr_tsv
 from xqg_lab.scale import Backend, RayOptions, ScaleConfig
-from xqg_lab.shards import ShardStore, encode_passage_shards, encode_query_sum_shards, generate_query_shards
+from xqg_lab.scale.shards import ShardStore, encode_passage_shards, encode_query_sum_shards, generate_query_shards
 
 pytestmark = pytest.mark.slow  # starting Ray and its actors takes about a minute on 2 cores
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xqg_lab.report import save_table, write_text
+from xqg_lab.present.report import save_table, write_text
 
 
 def test_outputs_stay_inside_the_output_folder(tmp_path):
@@ -22,7 +22,7 @@ def test_save_table_writes_csv_and_json_with_the_index(tmp_path):
 
 
 def test_enter_output_dir_defaults_to_the_checkouts_interactive_folder(tmp_path, monkeypatch):
-    from xqg_lab.report import INTERACTIVE_DIR, enter_output_dir, project_root
+    from xqg_lab.present.report import INTERACTIVE_DIR, enter_output_dir, project_root
 
     monkeypatch.chdir(tmp_path)  # chdir is undone after the test
     monkeypatch.setenv("XQG_LAB_MIRROR", "mirror")  # relative to the folder the kernel started in
@@ -34,7 +34,7 @@ def test_enter_output_dir_defaults_to_the_checkouts_interactive_folder(tmp_path,
 
 
 def test_enter_output_dir_resolves_relative_folders_from_the_checkout_not_the_cwd(tmp_path, monkeypatch):
-    from xqg_lab.report import enter_output_dir, project_root
+    from xqg_lab.present.report import enter_output_dir, project_root
 
     monkeypatch.chdir(tmp_path)
     assert enter_output_dir(tmp_path / "run") == tmp_path / "run" and Path.cwd() == tmp_path / "run"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xqg_lab.index import search, search_alpha_grid
+from xqg_lab.search.index import search, search_alpha_grid
 from xqg_lab.scale.search import (
     TopK,
     build_index,

@@ -1,4 +1,4 @@
-"""Sharded, resumable corpus processing (xqg_lab.shards)."""
+"""Sharded, resumable corpus processing (xqg_lab.scale.shards)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import pytest
 
 from xqg_lab.augment import accumulate_query_sums
 from xqg_lab.data.xor_tydi import iter_dpr_corpus
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 from xqg_lab.scale import Backend, RayOptions
-from xqg_lab.shards import (
+from xqg_lab.scale.shards import (
     ParquetQueries,
     ShardStore,
     encode_passage_shards,
@@ -267,8 +267,8 @@ _KILLED_RUN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import xqg_lab.shards as shards
-    import xqg_lab.shards.store as store
+    import xqg_lab.scale.shards as shards
+    import xqg_lab.scale.shards.store as store
     from xqg_lab.encode.model import Encoder
 
     model, corpus, out, flag, where = sys.argv[1:]

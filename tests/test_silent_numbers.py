@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab.config import ConfigError, RunConfig, load_config
+from xqg_lab.core.config import ConfigError, RunConfig, load_config
 from xqg_lab.data import iter_dpr_corpus, load_dpr_corpus, load_xor_translations
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 from xqg_lab.metrics.ranking import check_depth
 from xqg_lab.metrics.xor_retrieve import xor_recall, xor_recall_per_query
-from xqg_lab.report import save_table
-from xqg_lab.shards.corpus import index_corpus, iter_corpus_shards
+from xqg_lab.present.report import save_table
+from xqg_lab.scale.shards.corpus import index_corpus, iter_corpus_shards
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_dotted_output_prefix_keeps_every_table(tmp_path):
 def test_dotted_chart_stem_keeps_every_file(tmp_path):
     import altair as alt
 
-    from xqg_lab.report import save_chart
+    from xqg_lab.present.report import save_chart
 
     chart = alt.Chart(pd.DataFrame({"x": [1, 2]})).mark_point().encode(x="x")
     paths = save_chart(chart, "exp.v2_alpha", output_dir=tmp_path)
@@ -80,7 +80,7 @@ def test_duplicate_yaml_key_is_refused_naming_file_and_line(tmp_path, text, line
 
 
 def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
-    from xqg_lab.config import read_yaml
+    from xqg_lab.core.config import read_yaml
 
     path = tmp_path / "c.yaml"
     path.write_text("defaults: &d {n_gpus: 1, dim: 4}\nparams:\n  <<: *d\n  n_gpus: 8\n")
@@ -111,7 +111,7 @@ def test_a_run_holding_the_whole_collection_is_deep_enough():
 
 def test_evaluate_retrieval_refuses_a_measure_deeper_than_k(table_encoder):
     from xqg_lab.data._common import RetrievalData
-    from xqg_lab.retrieval import evaluate_retrieval
+    from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     data = RetrievalData(
         pd.DataFrame({"doc_id": ["d0", "d1"], "title": ["", ""], "text": ["a", "b"]}),

@@ -1,4 +1,4 @@
-"""Sizing arithmetic for a paper-scale run (xqg_lab.sizing)."""
+"""Sizing arithmetic for a paper-scale run (xqg_lab.studies.sizing)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from xqg_lab.sizing import ESTIMATE_COLUMNS, SizingParams, estimate, plot_estimate, throughputs_from_bench
+from xqg_lab.studies.sizing import ESTIMATE_COLUMNS, SizingParams, estimate, plot_estimate, throughputs_from_bench
 
 
 def rows(params: SizingParams):

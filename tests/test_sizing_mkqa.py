@@ -1,8 +1,8 @@
-"""xqg_lab.sizing.estimate_mkqa_study against sizes derived by hand."""
+"""xqg_lab.studies.sizing.estimate_mkqa_study against sizes derived by hand."""
 
 import pytest
 
-from xqg_lab import sizing
+from xqg_lab.studies import sizing
 
 
 def test_mkqa_estimate_hand_checked():

@@ -1,4 +1,4 @@
-"""Tests for xqg_lab.timing (StepTimer) and xqg_lab.progress (coarse, switchable bars)."""
+"""Tests for xqg_lab.core.timing (StepTimer) and xqg_lab.core.progress (coarse, switchable bars)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from xqg_lab.progress import MIN_INTERVAL_S, tqdm
-from xqg_lab.timing import StepTimer
+from xqg_lab.core.progress import MIN_INTERVAL_S, tqdm
+from xqg_lab.core.timing import StepTimer
 
 
 def test_step_timer_rows_add_up_to_the_total():

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import xqg_lab.train as train_mod
-from xqg_lab.config import ConfigError
+from xqg_lab.core.config import ConfigError
 from xqg_lab.data._common import RetrievalData
 from xqg_lab.encode.model import Encoder, pool
 from xqg_lab.encode.presets import Pooling
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 from xqg_lab.train import (
     CHECKPOINT_FILE,
     DPRTrainingData,

@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xqg_lab.config import ConfigError, RunConfig
-from xqg_lab.errors import DataFormatError, ModelNotFoundError
+from xqg_lab.core.config import ConfigError, RunConfig
+from xqg_lab.core.errors import DataFormatError, ModelNotFoundError
 from xqg_lab.metrics.xor_retrieve import read_xor_data
-from xqg_lab.retrieval import evaluate_retrieval
+from xqg_lab.metrics.retrieval import evaluate_retrieval
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPE = ("expected", "found", "fix")
@@ -169,7 +169,7 @@ def _encoder(path, **kwargs):
 def _heldout_collection(langs):
     from xqg_lab.data.xquad import load_xquad
     from xqg_lab.generate import split_questions
-    from xqg_lab.xqg import evaluation_collection
+    from xqg_lab.studies.xqg import evaluation_collection
 
     data = load_xquad(["en", "de"])
     split = split_questions(data.queries, data.qrels, eval_fraction=0.5, seed=0)
@@ -178,7 +178,7 @@ def _heldout_collection(langs):
 
 def _empty_corpus_evaluation(table_encoder):
     from xqg_lab.data._common import RetrievalData
-    from xqg_lab.retrieval import evaluate_retrieval
+    from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     data = RetrievalData(
         pd.DataFrame(columns=["doc_id", "title", "text"]),

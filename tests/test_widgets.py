@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab.widgets import NOT_RETRIEVED, QueryExplorer, most_gained_passage, passage_view, view_html
+from xqg_lab.present.widgets import NOT_RETRIEVED, QueryExplorer, most_gained_passage, passage_view, view_html
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 from xqg_lab.metrics import xor_retrieve as xr
 from xqg_lab.metrics.xor_retrieve import (
     main,

@@ -2,7 +2,7 @@ import pytest
 import pandas as pd
 
 from xqg_lab.data._common import RetrievalData
-from xqg_lab.xqg import evaluate_xqg, rank_changes
+from xqg_lab.studies.xqg import evaluate_xqg, rank_changes
 
 
 def tiny_collection():
@@ -29,7 +29,7 @@ def test_augmentation_moves_the_relevant_passage_up_at_large_alpha(table_encoder
 
 
 def test_restrict_to_passages_keeps_only_queries_judged_on_them():
-    from xqg_lab.xqg import restrict_to_passages
+    from xqg_lab.studies.xqg import restrict_to_passages
 
     data = tiny_collection()
     sub = restrict_to_passages(data, ["d2"])
@@ -42,7 +42,7 @@ def test_restrict_to_passages_keeps_only_queries_judged_on_them():
 
 
 def test_compare_to_baseline_reports_each_condition_per_language():
-    from xqg_lab.xqg import XQGResult, compare_to_baseline, curves
+    from xqg_lab.studies.xqg import XQGResult, compare_to_baseline, curves
 
     base = pd.DataFrame({"query_id": ["a", "b", "c"], "lang": ["de"] * 3, "MRR@10": [0.5, 0.5, 1.0]})
     better = base.assign(**{"MRR@10": [1.0, 1.0, 1.0]})
@@ -70,7 +70,7 @@ def test_passage_without_queries_keeps_its_vector_by_default(table_encoder):
     run = kept.runs[0.9].set_index("doc_id")["score"]
     assert run["d1"] == pytest.approx(1.0, abs=1e-6)  # q·p' = q·p for a passage without queries
     assert (kept.n_no_query, kept.on_no_query, literal.on_no_query) == (1, "keep", "literal")
-    from xqg_lab.xqg import no_query_counts
+    from xqg_lab.studies.xqg import no_query_counts
 
     table_rows = no_query_counts({"kept": kept}).to_dict("records")
     assert table_rows == [{"condition": "kept", "augment_langs": "de", "n_passages": 2, "n_no_query": 1,

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import Choice
+from xqg_lab.core.errors import Choice
 import pandas as pd
 
 

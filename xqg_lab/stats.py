@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .errors import Choice
+from xqg_lab.core.errors import Choice
 
 __all__ = [
     "PairedTest",

@@ -58,16 +58,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .atomic import write_atomic
-from .config import ConfigError, check_keys, read_yaml
-from .data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
-from .encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
-from .errors import Choice, DataFormatError
+from xqg_lab.core.atomic import write_atomic
+from xqg_lab.core.config import ConfigError, check_keys, read_yaml
+from xqg_lab.data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
+from xqg_lab.encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
+from xqg_lab.core.errors import Choice, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .encode.model import Encoder
+    from xqg_lab.encode.model import Encoder
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -344,7 +344,7 @@ class _Towers:
     def encode(self, features, role: Role):
         import torch
 
-        from .encode.model import pool
+        from xqg_lab.encode.model import pool
 
         model = (
             self.passage_model
@@ -427,7 +427,7 @@ def train_biencoder(
     import numpy as np
     import pandas as pd
     import torch
-    from .progress import tqdm
+    from xqg_lab.core.progress import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     config = config or TrainingConfig()
@@ -637,10 +637,10 @@ def _prepare_output_dir(output_dir: Path, *, overwrite: bool) -> None:
 
 def _resolve_start(model_name_or_path: str) -> tuple[str, str]:
     """``(local path or hub name, identity string)`` of a start point."""
-    from .encode.model import model_identity
+    from xqg_lab.encode.model import model_identity
 
     if model_name_or_path.startswith("embedded:"):
-        from .encode.embedded import resolve_embedded
+        from xqg_lab.encode.embedded import resolve_embedded
 
         path = resolve_embedded(model_name_or_path)
         digest = json.loads((path / "conversion.json").read_text(encoding="utf-8"))["source_sha256"]
@@ -660,7 +660,7 @@ def _load_start(model_name_or_path: str, *, config: TrainingConfig, preset: Enco
 
     from transformers import AutoTokenizer
 
-    from .encode.model import load_model
+    from xqg_lab.encode.model import load_model
 
     path, identity = _resolve_start(model_name_or_path)
     folder = Path(path)
@@ -745,7 +745,7 @@ def _record_fixed(
     import torch
     import transformers
 
-    from . import __version__ as xqg_version
+    from xqg_lab import __version__ as xqg_version
 
     preset = config.encoder_preset()
     data: dict[str, Any] = {
@@ -819,7 +819,7 @@ def encoder_from_checkpoint(path: str | os.PathLike, **kwargs) -> Encoder:
     tower layout. Maximum lengths are the preset's inference lengths (training may have
     truncated shorter); any ``Encoder`` keyword in ``kwargs`` overrides.
     """
-    from .encode.model import Encoder
+    from xqg_lab.encode.model import Encoder
 
     folder = Path(path)
     try:
@@ -1280,7 +1280,7 @@ def prepare_training_data(
     """``(triples, eval data or None, split frame or None, description)`` for ``job``."""
     data = job.data
     if isinstance(data, DPRTrainingData):
-        from .checksums import file_sha256
+        from xqg_lab.core.checksums import file_sha256
 
         if not Path(data.path).is_file():
             raise FileNotFoundError(
@@ -1295,7 +1295,7 @@ def prepare_training_data(
             "include_negative_ctxs": data.include_negative_ctxs,
         }
         return triples, None, None, description
-    from .data.xquad import load_xquad
+    from xqg_lab.data.xquad import load_xquad
 
     xquad = load_xquad(list(data.langs) if data.langs else None)
     split = xquad_training_split(
@@ -1341,7 +1341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     [--device D] [--evaluate] [--quiet]``; returns the exit code.
 
     ``--evaluate`` (XQuAD configs) scores the start point and the fine-tuned checkpoint on the
-    held-out articles with :func:`xqg_lab.retrieval.evaluate_retrieval` and prints MRR@10 per
+    held-out articles with :func:`xqg_lab.metrics.retrieval.evaluate_retrieval` and prints MRR@10 per
     language. Nothing is written outside ``--output-dir`` (the embedding cache aside).
     """
     import argparse
@@ -1393,8 +1393,8 @@ def _print_evaluation(
 ):
     import pandas as pd
 
-    from .encode.model import Encoder
-    from .retrieval import evaluate_retrieval
+    from xqg_lab.encode.model import Encoder
+    from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     cfg = job.config
     options = {"preset": cfg.preset, "show_progress": show_progress}

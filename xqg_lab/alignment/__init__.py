@@ -29,14 +29,14 @@ its interval is obtained. Validation on correlated Gaussians with known MI is in
 ``tests/test_alignment.py``.
 """
 
-from ._base import Estimate
-from .cka import linear_cka
-from .contrastive import Scoring, Similarity, bitext_accuracy, infonce_bound
-from .gaussian import gaussian_mi
-from .geometry import alignment_loss, cosine_gap, uniform_sphere_uniformity, uniformity_loss
-from .knn import ksg_mi
-from .probe import language_probe
-from .registry import MEASURES, REPORT_COLUMNS, Measure, alignment_report, estimates_frame
+from xqg_lab.alignment._base import Estimate
+from xqg_lab.alignment.cka import linear_cka
+from xqg_lab.alignment.contrastive import Scoring, Similarity, bitext_accuracy, infonce_bound
+from xqg_lab.alignment.gaussian import gaussian_mi
+from xqg_lab.alignment.geometry import alignment_loss, cosine_gap, uniform_sphere_uniformity, uniformity_loss
+from xqg_lab.alignment.knn import ksg_mi
+from xqg_lab.alignment.probe import language_probe
+from xqg_lab.alignment.registry import MEASURES, REPORT_COLUMNS, Measure, alignment_report, estimates_frame
 
 __all__ = [
     "Estimate",

@@ -23,8 +23,8 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import check_choice
-from ._base import (
+from xqg_lab.core.errors import check_choice
+from xqg_lab.alignment._base import (
     Estimate,
     check_options,
     check_pair,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import (
+from xqg_lab.alignment._base import (
     Estimate,
     check_options,
     check_pair,

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._base import (
+from xqg_lab.alignment._base import (
     Estimate,
     check_options,
     check_pair,

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from ..errors import check_choice
-from ._base import Estimate
-from .cka import linear_cka
-from .contrastive import bitext_accuracy, infonce_bound
-from .gaussian import gaussian_mi
-from .geometry import alignment_loss, cosine_gap, uniformity_loss
-from .knn import ksg_mi
-from .probe import language_probe
+from xqg_lab.core.errors import check_choice
+from xqg_lab.alignment._base import Estimate
+from xqg_lab.alignment.cka import linear_cka
+from xqg_lab.alignment.contrastive import bitext_accuracy, infonce_bound
+from xqg_lab.alignment.gaussian import gaussian_mi
+from xqg_lab.alignment.geometry import alignment_loss, cosine_gap, uniformity_loss
+from xqg_lab.alignment.knn import ksg_mi
+from xqg_lab.alignment.probe import language_probe
 
 __all__ = ["Measure", "MEASURES", "REPORT_COLUMNS", "alignment_report", "estimates_frame"]
 

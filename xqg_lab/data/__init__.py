@@ -15,7 +15,7 @@ The download function is ``xqg_lab.data.fetch.fetch`` (not re-exported here, so 
 
 from xqg_lab.data._common import OnEmpty, RetrievalData
 from xqg_lab.data.beir import load_beir
-from xqg_lab.checksums import file_sha256
+from xqg_lab.core.checksums import file_sha256
 from xqg_lab.data.fetch import ensure_punkt, mirror_dir, registry
 from xqg_lab.data.mkqa import MKQA_LANGS, load_mkqa
 from xqg_lab.data.tatoeba import load_tatoeba, tatoeba_langs

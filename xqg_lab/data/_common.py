@@ -1,6 +1,6 @@
 """Shared reading helpers for the data loaders: exact line numbers, strict UTF-8, gzip by magic.
 
-Every helper reports problems as :class:`~xqg_lab.errors.DataFormatError` naming the file
+Every helper reports problems as :class:`~xqg_lab.core.errors.DataFormatError` naming the file
 and the 1-based line. Nothing here touches the network.
 """
 
@@ -15,7 +15,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from xqg_lab.errors import Choice, DataFormatError
+from xqg_lab.core.errors import Choice, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,7 +14,7 @@ from xqg_lab.data._common import (
     require_id,
     require_text,
 )
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 """Header of a BEIR qrels TSV."""

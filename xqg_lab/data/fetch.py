@@ -25,8 +25,8 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-from xqg_lab.checksums import file_sha256
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.checksums import file_sha256
+from xqg_lab.core.errors import DataFormatError
 
 MIRROR_ENV = "XQG_LAB_MIRROR"
 """Environment variable naming the offline mirror folder (see ``shared/data/PROVENANCE.md``)."""
@@ -144,7 +144,7 @@ def fetch(name: str) -> Path:
     ------
     ValueError
         Unknown ``name``; or the file's sha256 differs from the pinned one
-        (:class:`~xqg_lab.errors.DataFormatError` naming file, expected and found hash).
+        (:class:`~xqg_lab.core.errors.DataFormatError` naming file, expected and found hash).
     FileNotFoundError
         The file is neither in the mirror nor downloadable (offline); the message names the
         mirror path looked at and the URL tried.
@@ -219,7 +219,7 @@ def _download_punkt(target: Path, entries: Mapping[str, RemoteFile], *, looked_a
 
     import pooch
 
-    from xqg_lab.atomic import write_atomic
+    from xqg_lab.core.atomic import write_atomic
 
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target) as scratch:
@@ -293,7 +293,7 @@ def _verify(path: Path, entry: RemoteFile) -> None:
 
 
 def _cache_root() -> Path:
-    from xqg_lab.paths import cache_dir
+    from xqg_lab.core.paths import cache_dir
 
     return cache_dir()
 

@@ -14,7 +14,7 @@ from xqg_lab.data._common import (
     require,
     require_id,
 )
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd

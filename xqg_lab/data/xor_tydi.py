@@ -29,7 +29,7 @@ from xqg_lab.data._common import (
     require_id,
     require_text,
 )
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd

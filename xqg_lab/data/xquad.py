@@ -19,7 +19,7 @@ from xqg_lab.data._common import (
     read_json,
     read_text,
 )
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 """The 12 XQuAD languages (ISO 639-1)."""

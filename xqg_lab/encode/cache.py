@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import TMP_MARK, write_atomic
+from xqg_lab.core.atomic import TMP_MARK, write_atomic
 
 KEY_BYTES = 16
 LOCK_FILE = ".lock"

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checksums import damaged_files, file_sha256, folder_digests
+from xqg_lab.core.checksums import damaged_files, file_sha256, folder_digests
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,7 +199,7 @@ def resolve_embedded(name: str, *, cache_dir: str | os.PathLike | None = None) -
 def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    from ..paths import cache_dir as default_cache_dir
+    from xqg_lab.core.paths import cache_dir as default_cache_dir
 
     return default_cache_dir()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import EncoderPreset, PassageFields, Pooling, Role, get_preset, passage_text
+from xqg_lab.encode.presets import EncoderPreset, PassageFields, Pooling, Role, get_preset, passage_text
 
 PoolingFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # noqa: F821
 
@@ -146,7 +146,7 @@ def check_model_available(name: str, *, revision: str | None = None) -> None:
     hub cannot be reached (``HF_HUB_OFFLINE=1``), naming the model and the fix, instead of
     ``transformers``' generic connection error. Online, an uncached hub name passes (it is
     downloaded on first use)."""
-    from ..errors import ModelNotFoundError
+    from xqg_lab.core.errors import ModelNotFoundError
 
     if Path(name).expanduser().is_dir():
         return
@@ -177,7 +177,7 @@ def check_model_available(name: str, *, revision: str | None = None) -> None:
 
 def _offline_hint(name: str, exc: OSError) -> OSError:
     """A :class:`ModelNotFoundError` for a hub model that could not be fetched (no connection)."""
-    from ..errors import ModelNotFoundError
+    from xqg_lab.core.errors import ModelNotFoundError
 
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ModelNotFoundError(
@@ -206,7 +206,7 @@ class Encoder:
     device : ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
     fp16 : run the model in half precision (CUDA only); vectors are returned as float32.
     cache_dir : folder of the embedding cache, ``None`` for the default under
-        :func:`xqg_lab.paths.cache_dir`, ``False`` for no cache.
+        :func:`xqg_lab.core.paths.cache_dir`, ``False`` for no cache.
     trust_remote_code : passed to ``transformers``; off unless you set it.
     """
 
@@ -297,11 +297,11 @@ class Encoder:
         texts = check_texts(texts)
         if self.cache_dir is False:
             return self._encode_uncached(texts, role)
-        from .cache import EmbeddingCache
+        from xqg_lab.encode.cache import EmbeddingCache
 
         root = self.cache_dir
         if root is None:
-            from ..paths import cache_dir
+            from xqg_lab.core.paths import cache_dir
 
             root = cache_dir() / "embeddings"
         progress = None
@@ -354,7 +354,7 @@ class Encoder:
     def _resolved_path(self, role: Role) -> str:
         name = self._name(role)
         if name.startswith("embedded:"):
-            from .embedded import resolve_embedded
+            from xqg_lab.encode.embedded import resolve_embedded
 
             return str(resolve_embedded(name))
         check_model_available(name, revision=self.revision)
@@ -399,7 +399,7 @@ class Encoder:
         return self._towers[name]
 
     def _progress(self, *, total, role: Role):
-        from ..progress import tqdm
+        from xqg_lab.core.progress import tqdm
 
         return tqdm(
             total=total,

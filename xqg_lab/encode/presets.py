@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
-from ..errors import Choice
+from xqg_lab.core.errors import Choice
 
 
 class Pooling(Choice):

@@ -25,8 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.checksums import file_sha256
-from xqg_lab.errors import check_choice
+from xqg_lab.core.checksums import file_sha256
+from xqg_lab.core.errors import check_choice
 from xqg_lab.generate.base import (
     Dtype,
     Generator,
@@ -316,7 +316,7 @@ class HFGenerator(Generator):
         progress: bool = False,
     ) -> pd.DataFrame:
         import torch
-        from ..progress import tqdm
+        from xqg_lab.core.progress import tqdm
 
         passages = check_passages(passages)
         langs = check_langs(langs)

@@ -41,8 +41,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.checksums import file_sha256
-from xqg_lab.errors import check_choice
+from xqg_lab.core.checksums import file_sha256
+from xqg_lab.core.errors import check_choice
 from xqg_lab.generate._hf import HFGenerator, check_positive_int, model_identity, torch_dtype
 from xqg_lab.generate.base import (
     LANGUAGES,

@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xqg_lab.checksums import file_sha256
+from xqg_lab.core.checksums import file_sha256
 from xqg_lab.generate.causal import CausalLMGenerator, FewShotPrompt
 
 GEMMA_GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
@@ -48,7 +48,7 @@ EMBEDDED_GENERATOR_LABEL = "small stand-in generator (Gemma 3 270M, 4-bit), not 
 def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    from xqg_lab.paths import cache_dir as default_cache_dir
+    from xqg_lab.core.paths import cache_dir as default_cache_dir
 
     return default_cache_dir()
 

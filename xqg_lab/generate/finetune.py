@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xqg_lab.atomic import write_atomic
+from xqg_lab.core.atomic import write_atomic
 from xqg_lab.generate.base import check_langs, check_seed, check_template
 from xqg_lab.generate.seq2seq import XQG_PROMPT, format_prompt
 
@@ -101,7 +101,7 @@ def finetune_seq2seq(
     FinetuneResult
     """
     import torch
-    from ..progress import tqdm
+    from xqg_lab.core.progress import tqdm
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     missing = [c for c in ("passage", "query", "lang") if c not in triples.columns]

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.atomic import TMP_MARK, write_atomic
+from xqg_lab.core.atomic import TMP_MARK, write_atomic
 from xqg_lab.generate.base import (
     RECORD_COLUMNS,
     Generator,
@@ -101,7 +101,7 @@ def _shard_paths(folder: Path, index: int) -> tuple[Path, Path]:
 
 
 def _shard_complete(folder: Path, index: int) -> bool:
-    from xqg_lab.checksums import file_sha256
+    from xqg_lab.core.checksums import file_sha256
 
     data, marker = _shard_paths(folder, index)
     if not (data.is_file() and marker.is_file()):
@@ -153,9 +153,9 @@ def generate_store(
     import pyarrow as pa
     import pyarrow.parquet as pq
     from filelock import FileLock, Timeout
-    from ..progress import tqdm
+    from xqg_lab.core.progress import tqdm
 
-    from xqg_lab.checksums import file_sha256
+    from xqg_lab.core.checksums import file_sha256
     from xqg_lab.generate.langcheck import check_languages
 
     if not isinstance(generator, Generator):
@@ -305,15 +305,15 @@ def _environment() -> dict[str, str]:
 
 def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
     """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store;
-    :class:`~xqg_lab.errors.DataFormatError` naming the line if the file is damaged)."""
+    :class:`~xqg_lab.core.errors.DataFormatError` naming the line if the file is damaged)."""
     from xqg_lab.data._common import read_json, require
-    from xqg_lab.errors import DataFormatError
+    from xqg_lab.core.errors import DataFormatError
 
     path = Path(folder) / PARAMS_FILE
     if not path.is_file():
         hint = "" if path.is_absolute() else (
             f" (a relative path is resolved from the working folder {Path.cwd()}: in a notebook, "
-            "its output folder, see xqg_lab.report.enter_output_dir)"
+            "its output folder, see xqg_lab.present.report.enter_output_dir)"
         )
         raise ValueError(
             f"{folder}: expected a query store with {PARAMS_FILE}, found none{hint}; "

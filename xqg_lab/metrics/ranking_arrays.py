@@ -1,7 +1,7 @@
 """Ranking metrics straight from search arrays, for every α of a grid at once.
 
 :func:`per_query_grid` scores the ``(scores, indices)`` arrays that
-:func:`xqg_lab.index.search` and :func:`xqg_lab.index.search_alpha_grid` return, with array
+:func:`xqg_lab.search.index.search` and :func:`xqg_lab.search.index.search_alpha_grid` return, with array
 operations only (no per-row Python), and gives the same frames as
 ``per_query(to_run(scores, indices, query_ids, doc_ids), qrels, measures)`` — the
 ``ir_measures`` path of :mod:`xqg_lab.metrics.ranking`, which stays the reference and scores
@@ -9,7 +9,7 @@ the measures this module does not cover.
 
 Covered: ``R@k``, ``MRR``/``RR`` and ``nDCG`` (with or without ``@k``), ``P@k`` and ``Success@k``,
 with trec_eval semantics: documents ranked by score descending, ties broken by ``doc_id``
-descending (:func:`xqg_lab.index.trec_sorted`); a document is relevant when ``relevance >= 1``;
+descending (:func:`xqg_lab.search.index.trec_sorted`); a document is relevant when ``relevance >= 1``;
 nDCG gains are the graded relevance, discounts ``log2(rank + 1)``, summed in rank order as
 trec_eval sums them; a judged query absent from the run scores 0, a query in the run without
 judgements is dropped with a warning. Everything else (``AP``) is
@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .ranking import MeasureFamily, _check_qrels, parse_measure
+from xqg_lab.metrics.ranking import MeasureFamily, _check_qrels, parse_measure
 
 __all__ = ["FAST_FAMILIES", "per_query_arrays", "per_query_grid"]
 
@@ -166,7 +166,7 @@ def per_query_grid(
 
     Parameters
     ----------
-    grid : ``{key: (scores, indices)}`` as :func:`xqg_lab.index.search_alpha_grid` returns (keys
+    grid : ``{key: (scores, indices)}`` as :func:`xqg_lab.search.index.search_alpha_grid` returns (keys
         are usually α); ``scores`` float (n_queries, k), ``indices`` int (n_queries, k), rows of
         ``doc_ids``, ``-1`` for no passage.
     query_ids : (n_queries,) id of each row of the arrays, each once.
@@ -181,10 +181,10 @@ def per_query_grid(
     doc_ids), qrels, measures)`` returns it: one row per judged query id (sorted), one float
     column per measure in [0, 1].
     """
-    from ..progress import tqdm
+    from xqg_lab.core.progress import tqdm
 
-    from ..index import to_run, trec_sorted
-    from .ranking import per_query
+    from xqg_lab.search.index import to_run, trec_sorted
+    from xqg_lab.metrics.ranking import per_query
 
     if isinstance(measures, str):
         measures = [measures]

@@ -39,7 +39,7 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 
-from xqg_lab.errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 __all__ = [
     "read_xor_data",

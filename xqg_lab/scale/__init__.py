@@ -2,7 +2,7 @@
 
 Backends take a list of shard tasks (small dicts) and a zero-argument factory of a
 *worker* (an object holding a model whose ``__call__(task) -> summary dict`` processes one
-shard and writes its outputs, see :mod:`xqg_lab.shards`):
+shard and writes its outputs, see :mod:`xqg_lab.scale.shards`):
 
 - ``"local"`` (:mod:`.local`): one worker in this process, shards one after another;
 - ``"ray"`` (:mod:`.ray_backend`): Ray Data ``map_batches`` over the tasks with a pool of
@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import Choice
+from xqg_lab.core.errors import Choice
 
 
 class Backend(Choice):
@@ -62,7 +62,7 @@ class RayOptions:
             return value
         if not isinstance(value, Mapping):
             raise TypeError(f"ray_options must be RayOptions or a mapping; got {type(value).__name__}")
-        from ..config import check_keys
+        from xqg_lab.core.config import check_keys
 
         check_keys(dict(value), [f.name for f in dataclasses.fields(cls)], where="ray options")
         options = cls(**value)
@@ -85,7 +85,7 @@ class ScaleConfig:
         """Validate a mapping (unknown keys are refused with the closest valid one)."""
         if raw is None:
             return cls()
-        from ..config import ConfigError, check_keys
+        from xqg_lab.core.config import ConfigError, check_keys
 
         if not isinstance(raw, Mapping):
             raise ConfigError(f"scale: expected a mapping, found {type(raw).__name__}")
@@ -112,10 +112,10 @@ def run_shard_tasks(
     if not tasks:
         return []
     if backend is Backend.LOCAL:
-        from .local import run_local
+        from xqg_lab.scale.local import run_local
 
         return run_local(tasks, make_worker, show_progress=show_progress, description=description)
-    from .ray_backend import run_ray
+    from xqg_lab.scale.ray_backend import run_ray
 
     return run_ray(tasks, make_worker, options=RayOptions.parse(ray_options))
 

@@ -14,7 +14,7 @@ def run_local(
     description: str = "shards",
 ) -> list[dict]:
     """``[make_worker()(task) for task in tasks]`` with a progress bar over shards."""
-    from ..progress import tqdm
+    from xqg_lab.core.progress import tqdm
 
     worker = make_worker()
     out = []

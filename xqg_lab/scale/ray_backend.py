@@ -4,7 +4,7 @@ Each task (one shard) becomes one row of a Ray dataset; ``map_batches`` sends ro
 a time to a fixed pool of actors (:class:`ray.data.ActorPoolStrategy`). Each actor builds
 its worker once (loading the encoder or generator, on the GPU it was given), then for each
 shard reads the shard's passages from the corpus by byte offset (see
-:func:`xqg_lab.shards.read_corpus_shard`), computes, and writes the shard's files and
+:func:`xqg_lab.scale.shards.read_corpus_shard`), computes, and writes the shard's files and
 completion marker into the store itself. Only the small per-shard summaries travel back
 to the driver, so neither passages nor vectors pass through it, and a killed job resumes
 like a local one: finished shards are skipped.
@@ -39,7 +39,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import RayOptions
+from xqg_lab.scale import RayOptions
 
 # Ray treats a node whose IP is 127.0.0.1 as a single-machine cluster and then binds its
 # gRPC servers to loopback only. On Linux it resolves "localhost" to the machine's routable

@@ -3,9 +3,9 @@
 - :func:`search_sharded`: exact inner-product top-``k`` (FAISS ``IndexFlatIP``) shard by
   shard, with a streaming merge (:class:`TopK`) that keeps only ``(n_queries, k)``
   running arrays, so memory is one shard plus the results whatever the corpus size.
-  Equals :func:`xqg_lab.index.search` on the concatenated passages.
+  Equals :func:`xqg_lab.search.index.search` on the concatenated passages.
 - :func:`search_alpha_grid_sharded`: the xQG α grid (``p' = (1-α)·p + α·S``) on shards:
-  :func:`xqg_lab.index.search_alpha_grid` (two searches + exact rescoring + threshold
+  :func:`xqg_lab.search.index.search_alpha_grid` (two searches + exact rescoring + threshold
   certificate) within each shard, then the same streaming merge per α. Exact, because
   the global top-``k`` is always among the per-shard top-``k`` lists.
 - :func:`build_index` / :func:`search_index`: FAISS index-factory strings (``"IVF1024,Flat"``,
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..index import _as_matrix, search, search_alpha_grid
+from xqg_lab.search.index import _as_matrix, search, search_alpha_grid
 
 
 class TopK:
@@ -81,7 +81,7 @@ def search_sharded(
     """Exact top-``k`` inner-product search over passages given as consecutive shards.
 
     Returns ``(scores, indices)`` of shape ``(n_queries, min(k, n_passages))``, indices
-    global (row of the concatenated shards), as :func:`xqg_lab.index.search` returns for
+    global (row of the concatenated shards), as :func:`xqg_lab.search.index.search` returns for
     the concatenation.
     """
     q = _as_matrix("query_embeddings", query_embeddings)
@@ -108,7 +108,7 @@ def search_alpha_grid_sharded(
     """Exact top-``k`` of ``p' = (1-α)·p + α·S`` for every α, shard by shard.
 
     ``passage_shards`` and ``sum_shards`` are aligned (same rows); each pair goes through
-    :func:`xqg_lab.index.search_alpha_grid` (``depth`` as there) and the per-α results
+    :func:`xqg_lab.search.index.search_alpha_grid` (``depth`` as there) and the per-α results
     are merged with :class:`TopK`. Returns ``{α: (scores, indices)}`` equal to
     ``search_alpha_grid`` on the concatenated arrays.
     """

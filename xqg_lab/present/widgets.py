@@ -50,7 +50,7 @@ def passage_view(
     passage_vectors: np.ndarray,
     encoder,
 ) -> PassageView:
-    """Everything about passage ``doc_id``; ``changes`` is :func:`xqg_lab.xqg.rank_changes`."""
+    """Everything about passage ``doc_id``; ``changes`` is :func:`xqg_lab.studies.xqg.rank_changes`."""
     row = np.flatnonzero(passages["doc_id"].to_numpy() == doc_id)
     if len(row) != 1:
         raise ValueError(f"doc_id {doc_id!r} is not a passage of this collection")
@@ -108,7 +108,7 @@ def filter_languages(view: PassageView, langs) -> PassageView:
 
 def most_gained_passage(changes: pd.DataFrame) -> str:
     """The passage whose evaluation questions gained the most rank positions in total
-    (``changes``: :func:`xqg_lab.xqg.rank_changes`; ties: the first passage in ``changes``)."""
+    (``changes``: :func:`xqg_lab.studies.xqg.rank_changes`; ties: the first passage in ``changes``)."""
     if changes.empty:
         raise ValueError("expected rank changes of at least one question, found none; evaluate some queries first")
     return str(changes.groupby("doc_id", sort=False)["change"].sum().idxmax())

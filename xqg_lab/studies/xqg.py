@@ -9,17 +9,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
-from .data._common import RetrievalData
-from .index import search_alpha_grid, to_run
-from .metrics.ranking import aggregate, check_depth
-from .metrics.ranking_arrays import per_query_grid
-from .retrieval import check_collection
+from xqg_lab.augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
+from xqg_lab.data._common import RetrievalData
+from xqg_lab.search.index import search_alpha_grid, to_run
+from xqg_lab.metrics.ranking import aggregate, check_depth
+from xqg_lab.metrics.ranking_arrays import per_query_grid
+from xqg_lab.metrics.retrieval import check_collection
 
 
 class RunFrames(Mapping):
     """``{α: run frame}`` (``query_id, doc_id, score, rank``) built from the search arrays on
-    first access (:func:`xqg_lab.index.to_run`) and kept: scoring reads the arrays, so a grid
+    first access (:func:`xqg_lab.search.index.to_run`) and kept: scoring reads the arrays, so a grid
     only pays for the runs someone looks at."""
 
     def __init__(self, grid: Mapping[float, tuple[np.ndarray, np.ndarray]], query_ids, doc_ids):
@@ -87,7 +87,7 @@ def evaluate_xqg(
 
     ``generated``: ``doc_id, lang, sample, text`` (a generated-query store or held-out
     human questions). The whole α grid costs about two searches
-    (:func:`xqg_lab.index.search_alpha_grid`); α = 0 is always included as the baseline.
+    (:func:`xqg_lab.search.index.search_alpha_grid`); α = 0 is always included as the baseline.
     ``on_no_query``: a passage without queries keeps ``p' = p`` (``"keep"``) or gets
     ``(1-α)·p`` (``"literal"``); their number is ``n_no_query`` of the result.
     Scoring reads the search arrays for every α at once
@@ -168,7 +168,7 @@ def compare_to_baseline(
     — per language and measure: means, difference, test statistic, Holm-adjusted p over
     that condition's languages × measures, effect size, wins/ties/losses, bootstrap CI.
     """
-    from .stats import compare
+    from xqg_lab.stats import compare
 
     out = {}
     for name, result in results.items():
@@ -209,8 +209,8 @@ def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Se
     ``langs`` whose question has the ``"evaluation"`` role (see
     :func:`xqg_lab.generate.heldout.split_questions`). ``langs``: languages of
     ``data.queries`` (a str is one language, None all); an empty or unknown one is refused."""
-    from .data._common import check_langs
-    from .generate.heldout import evaluation_queries
+    from xqg_lab.data._common import check_langs
+    from xqg_lab.generate.heldout import evaluation_queries
 
     langs = check_langs(langs, sorted(data.queries["lang"].unique()), what="query language")
     queries = evaluation_queries(data.queries, split)

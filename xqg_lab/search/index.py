@@ -131,15 +131,15 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         + run["score"].map(lambda s: f"{s:.6f}")
         + f" {tag}\n"
     )
-    from .atomic import write_atomic
+    from xqg_lab.core.atomic import write_atomic
 
     write_atomic(path, "".join(lines).encode("utf-8"))
 
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
     """Read a TREC run file into a run frame (ids as strings)."""
-    from .data._common import iter_lines
-    from .errors import DataFormatError
+    from xqg_lab.data._common import iter_lines
+    from xqg_lab.core.errors import DataFormatError
 
     rows = []
     for lineno, line in iter_lines(path):
@@ -198,7 +198,7 @@ def search_alpha_grid(
     are searched in full for that α. Returns ``{α: (scores, indices)}`` with arrays of
     shape ``(n_queries, k)``, as :func:`search` gives for each α.
     """
-    from .augment import check_alpha
+    from xqg_lab.augment import check_alpha
 
     alphas = [check_alpha(a) for a in alphas]
     q = _as_matrix("query_embeddings", query_embeddings)

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .alignment import Measure, alignment_report
-from .augment import NoQuery
-from .errors import check_choice
-from .pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
+from xqg_lab.alignment import Measure, alignment_report
+from xqg_lab.augment import NoQuery
+from xqg_lab.core.errors import check_choice
+from xqg_lab.alignment.pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +87,7 @@ _CHANGE_MORE, _CHANGE_LESS, _CHANGE_NONE = "more aligned", "less aligned", "with
 class AlignmentInputs:
     """The paired views of a study and what the ``xqg`` view needs.
 
-    views : ``{view name: pairs frame}`` (:mod:`xqg_lab.pairs`).
+    views : ``{view name: pairs frame}`` (:mod:`xqg_lab.alignment.pairs`).
     heldout : augmentation questions (``doc_id, lang, sample, text, question_id``) for the
         ``xqg`` view, or None without it.
     split : the held-out question split (``question_id, doc_id, role``), or None.
@@ -114,10 +114,10 @@ def build_views(
 
     Parameters
     ----------
-    views : names of :class:`xqg_lab.pairs.View`.
+    views : names of :class:`xqg_lab.alignment.pairs.View`.
     langs : target languages; each view keeps those it has (Tatoeba maps ISO 639-1 codes
         to its 3-letter ones). None or empty: each view's defaults
-        (:data:`xqg_lab.pairs.VIEWS`; Tatoeba: the 7 XOR languages).
+        (:data:`xqg_lab.alignment.pairs.VIEWS`; Tatoeba: the 7 XOR languages).
     mkqa_source : ``"sample"`` (6 pairs per language, offline) or ``"full"`` / a path.
     eval_fraction, seed : the held-out split of XQuAD questions for the ``xqg`` view
         (:func:`xqg_lab.generate.heldout.split_questions`); ``seed`` also picks the
@@ -127,9 +127,9 @@ def build_views(
     max_per_passage : evaluation questions kept per (paragraph, language) in the passage
         views (None: all).
     """
-    from .data.tatoeba import tatoeba_langs
-    from .data.xquad import XQUAD_LANGS
-    from .pairs import TATOEBA_CODES, heldout_queries, load_view, xqg_pairs, xquad_passage_pairs
+    from xqg_lab.data.tatoeba import tatoeba_langs
+    from xqg_lab.data.xquad import XQUAD_LANGS
+    from xqg_lab.alignment.pairs import TATOEBA_CODES, heldout_queries, load_view, xqg_pairs, xquad_passage_pairs
 
     chosen = list(dict.fromkeys(check_choice(View, v, "a view") for v in views))
     if not chosen:
@@ -155,7 +155,7 @@ def build_views(
             continue
         if view in (View.XQUAD_QUESTIONS, View.XQUAD_PASSAGES, View.XQG):
             if xquad_data is None:
-                from .data.xquad import load_xquad
+                from xqg_lab.data.xquad import load_xquad
 
                 xquad_data = load_xquad(list(XQUAD_LANGS))  # all 12: the split and "all" augmentation need every language
                 files += [f"xquad.{lang}" for lang in XQUAD_LANGS]
@@ -164,7 +164,7 @@ def build_views(
             elif view is View.XQUAD_PASSAGES:
                 built[view.value] = xquad_passage_pairs(wanted, data=xquad_data, max_per_passage=max_per_passage, seed=seed)
             else:
-                from .generate.heldout import split_questions
+                from xqg_lab.generate.heldout import split_questions
 
                 split = split_questions(xquad_data.queries, xquad_data.qrels, eval_fraction=eval_fraction, seed=seed)
                 heldout = heldout_queries(xquad_data, split)
@@ -188,7 +188,7 @@ def build_views(
 
 def counts_notice(counts: pd.DataFrame) -> str:
     """A Markdown paragraph naming the (view, language) cells with too few pairs to measure
-    anything (``counts`` from :func:`xqg_lab.pairs.pair_counts`); empty when there are none."""
+    anything (``counts`` from :func:`xqg_lab.alignment.pairs.pair_counts`); empty when there are none."""
     small = counts[counts["note"] != ""]
     if small.empty:
         return ""
@@ -230,19 +230,19 @@ def compare_conditions(
 
     Parameters
     ----------
-    views : ``{view name: pairs frame}``; names are :class:`xqg_lab.pairs.View` values
+    views : ``{view name: pairs frame}``; names are :class:`xqg_lab.alignment.pairs.View` values
         (they fix the roles each side is encoded with), frames as built by
-        :mod:`xqg_lab.pairs` (the ``xqg`` frame needs ``doc_id``).
+        :mod:`xqg_lab.alignment.pairs` (the ``xqg`` frame needs ``doc_id``).
     encoder : the plain encoder (anything with ``encode(texts, role=...)`` and
         ``encode_queries``, e.g. :class:`xqg_lab.encode.model.Encoder`).
     heldout : augmentation queries ``doc_id, lang, sample, text`` for the ``xqg_heldout``
-        condition (:func:`xqg_lab.pairs.heldout_queries`); None: no such condition.
+        condition (:func:`xqg_lab.alignment.pairs.heldout_queries`); None: no such condition.
     generated : a generated-query store frame (``doc_id, lang, sample, text``) for the
         ``xqg_generated`` condition; None: no such condition.
     finetuned : a second encoder for the ``finetuned`` condition (every view, α = 0).
     alphas : α grid of the augmented conditions; α = 0 is the ``plain`` row, so only the
         α > 0 values give augmented rows.
-    rule, augment_langs : fusion of the augmentation queries (:func:`xqg_lab.pairs.augmented_sources`):
+    rule, augment_langs : fusion of the augmentation queries (:func:`xqg_lab.alignment.pairs.augmented_sources`):
         ``"mean"`` by default because held-out human questions come in unequal numbers per
         passage; use ``"sum"`` (the paper's rule) for a store with equal counts.
     measures, n_bootstrap, confidence, seed, options :
@@ -267,7 +267,7 @@ def compare_conditions(
     """
     import pandas as pd
 
-    from .alignment.registry import _check_options
+    from xqg_lab.alignment.registry import _check_options
 
     measures = tuple(Measure) if measures is None else measures
     chosen = list(dict.fromkeys(check_choice(Measure, m, "a measure") for m in measures))
@@ -287,7 +287,7 @@ def compare_conditions(
     if augmenting and View.XQG.value not in views:
         raise ValueError(
             f"augmentation queries given ({', '.join(c.value for c in augmenting)}) but no 'xqg' view; "
-            "add the xqg view (xqg_lab.pairs.xqg_pairs) to compare augmented passages"
+            "add the xqg view (xqg_lab.alignment.pairs.xqg_pairs) to compare augmented passages"
         )
     if augmenting and not any(a > 0 for a in alphas):
         warnings.warn("augmentation queries given but no alpha > 0: no augmented rows", UserWarning, stacklevel=2)
@@ -307,7 +307,7 @@ def compare_conditions(
     frames, seconds, by_measure = [], {}, {m.value: 0.0 for m in chosen}
     bar = None
     if progress:
-        from .progress import tqdm
+        from xqg_lab.core.progress import tqdm
 
         bar = tqdm(total=len(tasks), desc="conditions")
     embedded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}

@@ -11,7 +11,7 @@ The pieces, in the order the notebooks (``mkqa_retrieval``, ``mkqa_study``) call
    yes/no are not scored (:data:`xqg_lab.data.mkqa.UNSCORED_ANSWER_TYPES`). Recall@20/100 per
    language. Unlike FlagEmbedding (which searches BEIR's NQ corpus and matches on the
    lower-cased ``title + text``), this follows DPR: psgs_w100, passage text without title.
-   The corpus is encoded into resumable shard stores (:mod:`xqg_lab.shards`, local or Ray).
+   The corpus is encoded into resumable shard stores (:mod:`xqg_lab.scale.shards`, local or Ray).
 2. **Gold passages** (:func:`gold_passages`): per question, the best-ranked passage of the
    English query (zero-shot encoder) that contains an answer, with its rank, score and how it
    was chosen; questions without one in the top ``depth`` have no gold passage.
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .scale import ScaleConfig
+from xqg_lab.scale import ScaleConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,10 +100,10 @@ class MKQAStudyConfig:
     ks, depth : recall cut-offs and retrieval depth.
     pool_k : plain top-``pool_k`` of every query and encoder augmented for the '+ xQG' retrieval
         (:func:`run_study` needs at least 1; 0 suits a retrieval-only run).
-    shard_size, dtype, scale : corpus shard stores (:mod:`xqg_lab.shards`, local or Ray).
+    shard_size, dtype, scale : corpus shard stores (:mod:`xqg_lab.scale.shards`, local or Ray).
     generation_shard_size : pool passages per generation shard (the unit of resumption).
     work_dir : stores, generated queries and decompressed corpus (reused by re-runs); empty:
-        ``<cache>/mkqa-study`` (:func:`xqg_lab.paths.cache_dir`), outside the report folder.
+        ``<cache>/mkqa-study`` (:func:`xqg_lab.core.paths.cache_dir`), outside the report folder.
     max_questions : keep the first N answerable questions (0: all).
     """
 
@@ -137,9 +137,9 @@ class MKQAStudyConfig:
     seed: int = 0
 
     def __post_init__(self):
-        from .augment import FusionRule, check_alpha
-        from .data._common import check_langs
-        from .data.mkqa import MKQA_LANGS
+        from xqg_lab.augment import FusionRule, check_alpha
+        from xqg_lab.data._common import check_langs
+        from xqg_lab.data.mkqa import MKQA_LANGS
 
         langs = check_langs(list(self.langs) or None, MKQA_LANGS, what="MKQA language")
         object.__setattr__(self, "langs", tuple(["en"] + [x for x in langs if x != "en"]))
@@ -161,7 +161,7 @@ class MKQAStudyConfig:
         if self.alpha <= 0:
             raise ValueError(f"expected alpha > 0 for the '+ xQG' conditions, found {self.alpha!r}")
         if not self.work_dir:
-            from .paths import cache_dir
+            from xqg_lab.core.paths import cache_dir
 
             object.__setattr__(self, "work_dir", str(cache_dir() / "mkqa-study"))
         if not isinstance(self.scale, ScaleConfig):
@@ -170,7 +170,7 @@ class MKQAStudyConfig:
     @classmethod
     def from_parameters(cls, **parameters: Any) -> MKQAStudyConfig:
         """Build from notebook parameters; unknown names are refused with the closest valid one."""
-        from .config import check_keys
+        from xqg_lab.core.config import check_keys
 
         names = [f.name for f in dataclasses.fields(cls)]
         check_keys(parameters, names, where="mkqa_study parameters")
@@ -190,10 +190,10 @@ def prepare_corpus(corpus: str, work_dir: str | os.PathLike) -> Path:
     """A plain (uncompressed) DPR TSV for ``corpus``: ``"psgs_w100"`` is fetched (pinned URL and
     sha256, or the mirror) and decompressed once into ``work_dir`` (shard reads seek by byte
     offset, which a gzip stream cannot); a path is used as it is when not gzipped."""
-    from .data._common import open_binary
+    from xqg_lab.data._common import open_binary
 
     if corpus == "psgs_w100":
-        from .data.fetch import fetch
+        from xqg_lab.data.fetch import fetch
 
         source = fetch("dpr.psgs_w100")
     else:
@@ -218,7 +218,7 @@ def encode_corpus(config: MKQAStudyConfig, corpus: Path, model_name_or_path: str
                   show_progress: bool = True):
     """The shard store ``work_dir/<name>`` of ``corpus`` under one encoder (finished shards are
     skipped, so a re-run or the second notebook reuses it)."""
-    from .shards import ShardStore, encode_passage_shards
+    from xqg_lab.scale.shards import ShardStore, encode_passage_shards
 
     folder = Path(config.work_dir) / name
     encode_passage_shards(corpus, folder, encoder=config.encoder_spec(model_name_or_path), shard_size=config.shard_size,
@@ -236,7 +236,7 @@ def search_store(store, query_vectors: np.ndarray, *, k: int, device: str = "") 
     float32 rounding; at MKQA scale (260k queries x 21M passages) this is minutes on one GPU
     instead of CPU-days.
     """
-    from .scale.search import TopK, search_sharded
+    from xqg_lab.scale.search import TopK, search_sharded
 
     device = device or ("cuda" if _cuda_available() else "cpu")
     if device == "cpu":
@@ -277,7 +277,7 @@ def passage_rows(store, corpus: Path, rows: np.ndarray) -> pd.DataFrame:
     """``row, doc_id, title, text`` of the global ``rows`` of a store (each read once)."""
     import pandas as pd
 
-    from .shards import read_corpus_shard
+    from xqg_lab.scale.shards import read_corpus_shard
 
     shards = store.corpus_index().shards
     starts = np.cumsum([0] + [s.n for s in shards])
@@ -322,7 +322,7 @@ def hits_matrix(questions: pd.DataFrame, rows: np.ndarray, texts: Mapping[int, s
     The languages of one MKQA question share its (English) answers, so each distinct passage
     retrieved for a question is matched once, whichever languages retrieved it.
     """
-    from .metrics.has_answer import answer_hits
+    from xqg_lab.metrics.has_answer import answer_hits
 
     out = np.zeros(rows.shape, dtype=bool)
     for _, positions in questions.groupby("question_id", sort=False).indices.items():
@@ -342,7 +342,7 @@ def qa_retrieval(questions: pd.DataFrame, rows: np.ndarray, texts: Mapping[int, 
     ``per_query``: ``query_id, lang`` and ``R@k`` columns (0/1), one row per scored question
     (``questions["scored"]``); ``hits``: the bool matrix of :func:`hits_matrix` for all rows.
     """
-    from .metrics.has_answer import qa_recall_per_query
+    from xqg_lab.metrics.has_answer import qa_recall_per_query
 
     hits = hits_matrix(questions, rows, texts)
     scored = questions["scored"].to_numpy(dtype=bool)
@@ -466,8 +466,8 @@ def generate_pool_shards(config: MKQAStudyConfig, passages: pd.DataFrame, genera
     """
     import pandas as pd
 
-    from .atomic import write_atomic
-    from .shards import ShardStore, generate_query_shards
+    from xqg_lab.core.atomic import write_atomic
+    from xqg_lab.scale.shards import ShardStore, generate_query_shards
 
     folder = Path(config.work_dir) / "generated" / key
     corpus = folder / "passages.tsv"
@@ -513,7 +513,7 @@ def pool_query_sums(queries: pd.DataFrame, doc_ids: Sequence[str], encoder, *, l
                     rule: str) -> np.ndarray:
     """float32 ``(len(doc_ids), dim)``: the fused query vector ``S`` of every pool passage
     (``rule="sum"``: the paper's sum over all languages and samples; ``"mean"``: their mean)."""
-    from .augment import accumulate_query_sums
+    from xqg_lab.augment import accumulate_query_sums
 
     sums = accumulate_query_sums(queries, doc_ids, encoder, langs=langs)
     total = sums.sums.sum(axis=0)
@@ -535,8 +535,8 @@ def augmented_search(query_vectors: np.ndarray, plain: tuple[np.ndarray, np.ndar
     top-``k`` (memory ``O(n_queries · (k + chunk_size))``). Returns ``(scores, rows)``, each
     ``(n_queries, k)``, rows global (``-1``: empty slot).
     """
-    from .augment import check_alpha
-    from .scale.search import TopK
+    from xqg_lab.augment import check_alpha
+    from xqg_lab.scale.search import TopK
 
     alpha = check_alpha(alpha)
     q = np.asarray(query_vectors, dtype=np.float32)
@@ -621,7 +621,7 @@ def alignment_table(embeddings: Mapping[tuple[str, str, float], tuple[np.ndarray
     """
     import pandas as pd
 
-    from .alignment.registry import alignment_report
+    from xqg_lab.alignment.registry import alignment_report
 
     frames = []
     for (kind, condition, alpha), (langs, X, Y) in embeddings.items():
@@ -736,13 +736,13 @@ class StudyResult:
 
 
 def _encoder(config: MKQAStudyConfig, model: str, show_progress: bool):
-    from .encode.model import Encoder
+    from xqg_lab.encode.model import Encoder
 
     return Encoder(**config.encoder_spec(model), show_progress=show_progress)
 
 
 def _questions(config: MKQAStudyConfig) -> pd.DataFrame:
-    from .data.mkqa import load_mkqa_qa
+    from xqg_lab.data.mkqa import load_mkqa_qa
 
     questions = load_mkqa_qa(config.mkqa, langs=list(config.langs))
     if config.max_questions:
@@ -805,7 +805,7 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     the Ray backend); ``measures``: alignment measures
     (:class:`xqg_lab.alignment.registry.Measure` names) reported per cell with intervals.
     """
-    from .conditions import compare_grid
+    from xqg_lab.studies.grid import compare_grid
 
     if config.pool_k < 1:
         raise ValueError("expected pool_k >= 1 for the study (the candidates augmented for '+ xQG' retrieval), found 0")

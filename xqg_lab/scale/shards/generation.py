@@ -10,9 +10,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._common import _Factory, _corpus_shards_to_do, _summary, run_once
-from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
-from .store import ShardStore
+from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _summary, run_once
+from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
+from xqg_lab.scale.shards.store import ShardStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +62,7 @@ class GenerationShardWorker:
             raise ValueError(f"the generator's output lacks columns {sorted(missing)}")
         generated = generated.reset_index(drop=True)
         if "in_target_language" not in generated.columns:
-            from ..generate.langcheck import check_languages
+            from xqg_lab.generate.langcheck import check_languages
 
             generated["in_target_language"] = check_languages(
                 generated["text"].astype(str).tolist(), generated["lang"].astype(str).tolist()
@@ -117,7 +117,7 @@ def generate_query_shards(
     (local backend) or a zero-argument factory of one (any backend; each Ray actor builds
     its own). Returns ``shard, n, status, seconds``.
     """
-    from ..scale import run_shard_tasks
+    from xqg_lab.scale import run_shard_tasks
 
     shard_size = _check_shard_size(shard_size)
     corpus_file(corpus)

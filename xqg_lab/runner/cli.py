@@ -22,7 +22,7 @@ def check_reports_dir(path: str) -> None:
     import tempfile
     from pathlib import Path
 
-    from .config import ConfigError
+    from xqg_lab.core.config import ConfigError
 
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
@@ -44,7 +44,7 @@ def check_kernel(name: str | None) -> None:
         return
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from .config import ConfigError
+    from xqg_lab.core.config import ConfigError
 
     known = sorted(KernelSpecManager().find_kernel_specs())
     if name not in known:
@@ -55,8 +55,8 @@ def check_kernel(name: str | None) -> None:
 
 
 def _run(argv: list[str]) -> int:
-    from .config import ConfigError, load_config
-    from .runner import RunFailed, run_config
+    from xqg_lab.core.config import ConfigError, load_config
+    from xqg_lab.runner.run import RunFailed, run_config
 
     parser = argparse.ArgumentParser(
         prog="xqg-lab run", description="Run the notebooks of a config file.",
@@ -102,19 +102,19 @@ def _config_after_bare_force(argv: list[str]) -> list[str]:
 
 
 def _train(argv: list[str]) -> int:
-    from .train import main
+    from xqg_lab.train import main
 
     return main(argv)
 
 
 def _shards(argv: list[str]) -> int:
-    from .shards import main
+    from xqg_lab.scale.shards import main
 
     return main(argv)
 
 
 def _score_xor(argv: list[str]) -> int:
-    from .metrics.xor_retrieve import main
+    from xqg_lab.metrics.xor_retrieve import main
 
     return main(argv)
 

@@ -71,9 +71,9 @@ Command line (``xqg-lab shards ...``)::
 
 from __future__ import annotations
 
-from ._common import build_encoder
-from .cli import main
-from .corpus import (
+from xqg_lab.scale.shards._common import build_encoder
+from xqg_lab.scale.shards.cli import main
+from xqg_lab.scale.shards.corpus import (
     STORE_FORMAT,
     CorpusFormat,
     CorpusIndex,
@@ -85,9 +85,9 @@ from .corpus import (
     read_corpus_shard,
     select_shards,
 )
-from .generation import GenerationShardWorker, generate_query_shards
-from .passages import PassageShardWorker, encode_passage_shards
-from .query_sums import (
+from xqg_lab.scale.shards.generation import GenerationShardWorker, generate_query_shards
+from xqg_lab.scale.shards.passages import PassageShardWorker, encode_passage_shards
+from xqg_lab.scale.shards.query_sums import (
     FrameQueries,
     ParquetQueries,
     QuerySource,
@@ -95,7 +95,7 @@ from .query_sums import (
     StoreQueries,
     encode_query_sum_shards,
 )
-from .store import ShardStore, StorageDtype
+from xqg_lab.scale.shards.store import ShardStore, StorageDtype
 
 __all__ = [
     "STORE_FORMAT",

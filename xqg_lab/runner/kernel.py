@@ -1,4 +1,4 @@
-"""The notebook kernel the runner starts (``python -m xqg_lab._kernel -f <connection file>``).
+"""The notebook kernel the runner starts (``python -m xqg_lab.runner.kernel -f <connection file>``).
 
 It is ipykernel's IPython kernel without its one TCP port: ipykernel binds a ZeroMQ socket
 on 127.0.0.1 (a random port) to forward the output of forked child processes, even when

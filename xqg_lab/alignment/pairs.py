@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import check_choice
-from .encode.presets import Role, passage_text
+from xqg_lab.core.errors import check_choice
+from xqg_lab.encode.presets import Role, passage_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .data._common import RetrievalData
+    from xqg_lab.data._common import RetrievalData
 
 __all__ = [
     "PAIR_COLUMNS",
@@ -252,7 +252,7 @@ def xor_translation_pairs(langs: Iterable[str] | str | None = None, *, folder=No
     """
     import pandas as pd
 
-    from .data.xor_tydi import load_xor_translations
+    from xqg_lab.data.xor_tydi import load_xor_translations
 
     frames = [load_xor_translations(lang, folder=folder) for lang in _langs(langs, XOR_LANGS)]
     return pd.concat(frames, ignore_index=True)[list(PAIR_COLUMNS)]
@@ -269,7 +269,7 @@ def tatoeba_pairs(langs: Iterable[str] | str | None = None, *, folder=None) -> p
     """
     import pandas as pd
 
-    from .data.tatoeba import load_tatoeba
+    from xqg_lab.data.tatoeba import load_tatoeba
 
     frames = []
     for lang in _langs(langs, XOR_LANGS):
@@ -295,7 +295,7 @@ def mkqa_pairs(langs: Iterable[str] | str | None = None, *, source: str = "sampl
         ``source="sample"`` there are **6 pairs per language** (a :class:`UserWarning` says
         so): enough to exercise the code, far too few to measure anything.
     """
-    from .data.mkqa import load_mkqa
+    from xqg_lab.data.mkqa import load_mkqa
 
     langs = _langs(langs, _MKQA_TARGETS)
     if "en" in langs:
@@ -338,7 +338,7 @@ def heldout_queries(data: RetrievalData, split: pd.DataFrame, *, langs: Iterable
         (:class:`xqg_lab.generate.heldout.HeldOutQueries` records). Counts per paragraph
         vary (0 to dozens), so fuse them with ``rule="mean"`` (see :mod:`xqg_lab.augment`).
     """
-    from .generate.heldout import HeldOutQueries
+    from xqg_lab.generate.heldout import HeldOutQueries
 
     _check_split(split)
     present = sorted(set(data.queries["lang"]))
@@ -515,7 +515,7 @@ def augmented_sources(
         ``{α: float32 (n, dim)}``, rows aligned with ``pairs``; not re-normalised (the
         vectors an inner-product index would hold).
     """
-    from .augment import NoQuery, accumulate_query_sums, augment_passages, fusion_target
+    from xqg_lab.augment import NoQuery, accumulate_query_sums, augment_passages, fusion_target
 
     _check_pairs(pairs, extra=("doc_id",))
     augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
@@ -570,7 +570,7 @@ def passages_without_queries(
 
 def _xquad(data, langs):
     if data is None:
-        from .data.xquad import load_xquad
+        from xqg_lab.data.xquad import load_xquad
 
         return load_xquad(sorted(set(langs)))
     missing = sorted(set(langs) - set(data.queries["lang"]))

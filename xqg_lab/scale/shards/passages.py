@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_once
-from .corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
-from .store import ShardStore, StorageDtype
+from xqg_lab.core.errors import DataFormatError
+from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_once
+from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
+from xqg_lab.scale.shards.store import ShardStore, StorageDtype
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +112,7 @@ def encode_passage_shards(
     -------
     DataFrame ``shard, n, status ("done" / "skipped"), seconds`` for the selected shards.
     """
-    from ..scale import run_shard_tasks
+    from xqg_lab.scale import run_shard_tasks
 
     dtype = StorageDtype.parse(dtype)
     shard_size = _check_shard_size(shard_size)

@@ -3,7 +3,7 @@
 A notebook works inside one output folder (:func:`enter_output_dir`): the run folder under
 ``xqg-lab run``, ``reports/interactive/`` of the checkout (git-ignored) when run by hand.
 
-Every file is written whole or not at all (:func:`xqg_lab.atomic.write_atomic`): a run
+Every file is written whole or not at all (:func:`xqg_lab.core.atomic.write_atomic`): a run
 killed mid-write, or a full disk, leaves the previous version of each file intact.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import write_atomic
+from xqg_lab.core.atomic import write_atomic
 
 
 INTERACTIVE_DIR = Path("reports") / "interactive"
@@ -25,7 +25,7 @@ INTERACTIVE_DIR = Path("reports") / "interactive"
 def project_root() -> Path:
     """The source checkout that holds this package (the folder with ``pyproject.toml`` above
     ``xqg_lab/``), or the working folder when the package is installed elsewhere."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else Path.cwd()
 
 
@@ -103,7 +103,7 @@ def save_provenance(info: dict, stem: str, *, output_dir: str | os.PathLike = ".
 
 def data_provenance(names: list[str]) -> list[dict]:
     """Registry name, URL, pinned sha256 and local path of each data file in ``names``."""
-    from .data.fetch import fetch, registry
+    from xqg_lab.data.fetch import fetch, registry
 
     entries = registry()
     return [

@@ -61,7 +61,7 @@ def alpha_curve_chart(curve: pd.DataFrame, *, measure: str, title: str = "") -> 
     """One line per language of ``measure`` against α, with each language's α = 0
     baseline as a dashed rule.
 
-    ``curve``: tidy ``alpha, lang, measure, value`` (see :class:`xqg_lab.xqg.XQGResult`);
+    ``curve``: tidy ``alpha, lang, measure, value`` (see :class:`xqg_lab.studies.xqg.XQGResult`);
     the optional ``condition`` column facets the chart into rows.
     """
     import altair as alt
@@ -115,7 +115,7 @@ def pass_rate_chart(rates: pd.DataFrame) -> "alt.Chart":  # noqa: F821
 def conditions_chart(means: pd.DataFrame, *, measure: str, title: str = "") -> "alt.Chart":  # noqa: F821
     """Dot plot of ``measure`` per language, one dot per condition (four-condition grid).
 
-    ``means``: tidy ``condition, lang, measure, value`` (:func:`xqg_lab.conditions.grid_means`);
+    ``means``: tidy ``condition, lang, measure, value`` (:func:`xqg_lab.studies.grid.grid_means`);
     conditions keep their order of appearance, languages are ordered by the first condition.
     Dots rather than bars: the axis does not start at zero, so differences of a few points show.
     """

@@ -24,14 +24,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .paths import cache_dir
+from xqg_lab.core.paths import cache_dir
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .data._common import RetrievalData
-    from .train import TrainingJob
-    from .xqg import XQGResult
+    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.train import TrainingJob
+    from xqg_lab.studies.xqg import XQGResult
 
 __all__ = [
     "BASELINE",
@@ -71,7 +71,7 @@ def fine_tuned_checkpoint(
 
     from filelock import FileLock
 
-    from .train import CHECKPOINT_FILE, run_training_job
+    from xqg_lab.train import CHECKPOINT_FILE, run_training_job
 
     spec = {
         "model_name_or_path": job.model_name_or_path,
@@ -96,7 +96,7 @@ def fine_tuned_checkpoint(
 def article_split(data: RetrievalData, job: TrainingJob) -> pd.DataFrame:
     """The article split ``job`` trains on (:func:`xqg_lab.train.xquad_training_split`): one row
     per XQuAD article with ``role`` ``"train"`` or ``"eval"``."""
-    from .train import XQuADTrainingData, xquad_training_split
+    from xqg_lab.train import XQuADTrainingData, xquad_training_split
 
     if not isinstance(job.data, XQuADTrainingData):
         raise ValueError(
@@ -112,8 +112,8 @@ def grid_collection(
     """The grid's evaluation collection: all passages; the queries in ``langs`` whose question
     is an ``"evaluation"`` question of ``question_split`` about an ``"eval"`` article of
     ``article_split`` (the ``split`` frame of :func:`xqg_lab.train.xquad_training_split`)."""
-    from .data._common import RetrievalData
-    from .xqg import evaluation_collection
+    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.studies.xqg import evaluation_collection
 
     eval_articles = set(article_split.loc[article_split["role"] == "eval", "article"])
     if not eval_articles:
@@ -146,7 +146,7 @@ def evaluate_grid(
         questions or a generated-query store).
     encoders : ``{"zero-shot": encoder, "fine-tuned": encoder}``.
     alpha : the α of the ``+ xQG`` conditions, fixed before looking at the results;
-        ``alphas`` adds an α curve per encoder (same two searches, :func:`xqg_lab.xqg.evaluate_xqg`).
+        ``alphas`` adds an α curve per encoder (same two searches, :func:`xqg_lab.studies.xqg.evaluate_xqg`).
     on_no_query : ``"keep"`` (a passage without augmentation question keeps ``p' = p``) or
         ``"literal"`` (``(1-α)·p``); each result's ``n_no_query`` counts those passages.
 
@@ -154,7 +154,7 @@ def evaluate_grid(
     -------
     ``({condition: per-query frame (query_id, lang, measures...)}, {encoder name: XQGResult})``
     """
-    from .xqg import evaluate_xqg
+    from xqg_lab.studies.xqg import evaluate_xqg
 
     missing = sorted({"zero-shot", "fine-tuned"} - set(encoders))
     if missing:
@@ -184,7 +184,7 @@ def compare_grid(
     languages × measures; the three "vs zero-shot" comparisons are *not* corrected jointly
     (the tables' captions say so).
     """
-    from .stats import compare
+    from xqg_lab.stats import compare
 
     def paired(baseline: str, treatment: str) -> pd.DataFrame:
         return compare(per_query[baseline], per_query[treatment], measures=list(measures), by="lang",
@@ -213,7 +213,7 @@ def effects_table(
     size, e.g. ``"p (t, Holm over 60)"``; ``attrs["caption"]`` says which comparisons were
     corrected jointly (none: each comparison is its own family).
     """
-    from .stats import stack_comparisons
+    from xqg_lab.stats import stack_comparisons
 
     def stacked(fams):
         return stack_comparisons(
@@ -255,7 +255,7 @@ def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Tidy means: ``condition, lang, measure, value`` (``lang="mean"`` averages the languages)."""
     import pandas as pd
 
-    from .metrics.ranking import aggregate
+    from xqg_lab.metrics.ranking import aggregate
 
     frames = []
     for condition, frame in per_query.items():
@@ -267,7 +267,7 @@ def grid_means(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def restrict_views(views: Mapping[str, pd.DataFrame], article_split: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Each paired XQuAD view (:mod:`xqg_lab.pairs`) cut to the rows about the ``"eval"``
+    """Each paired XQuAD view (:mod:`xqg_lab.alignment.pairs`) cut to the rows about the ``"eval"``
     articles of ``article_split``: the fine-tuned encoder never saw them."""
     eval_articles = set(article_split.loc[article_split["role"] == "eval", "article"])
     out = {}
@@ -286,7 +286,7 @@ def alignment_grid(
     alpha: float,
     **options: Any,
 ) -> pd.DataFrame:
-    """Alignment measures of the four conditions (:func:`xqg_lab.alignment_study.compare_conditions`
+    """Alignment measures of the four conditions (:func:`xqg_lab.studies.alignment.compare_conditions`
     run once per encoder); the ``condition`` column holds :data:`CONDITIONS` names.
 
     The ``+ xQG`` conditions exist on the ``xqg`` view only (the other views hold no passages).
@@ -294,7 +294,7 @@ def alignment_grid(
     """
     import pandas as pd
 
-    from .alignment_study import Condition, compare_conditions
+    from xqg_lab.studies.alignment import Condition, compare_conditions
 
     frames = []
     for name in ("zero-shot", "fine-tuned"):

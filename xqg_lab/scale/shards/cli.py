@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ..scale import Backend, ScaleConfig
-from .generation import generate_query_shards
-from .passages import encode_passage_shards
-from .query_sums import encode_query_sum_shards
-from .store import ShardStore
+from xqg_lab.scale import Backend, ScaleConfig
+from xqg_lab.scale.shards.generation import generate_query_shards
+from xqg_lab.scale.shards.passages import encode_passage_shards
+from xqg_lab.scale.shards.query_sums import encode_query_sum_shards
+from xqg_lab.scale.shards.store import ShardStore
 
 
 def _encoder_kwargs(args) -> dict:
@@ -25,7 +25,7 @@ def _generator_factory(args):
     """A picklable factory of the generator named on the command line (built in each worker)."""
     import functools
 
-    from ..generate import make_generator
+    from xqg_lab.generate import make_generator
 
     kwargs = {"batch_size": args.batch_size}
     if args.device:
@@ -37,7 +37,7 @@ def _generator_factory(args):
 def _scale(args) -> ScaleConfig:
     """The ``scale`` section of ``--config`` (defaults without one), overridden by the
     ``--backend`` / Ray flags given on the command line."""
-    from ..config import ConfigError, check_keys, read_yaml
+    from xqg_lab.core.config import ConfigError, check_keys, read_yaml
 
     scale = ScaleConfig()
     if args.config:

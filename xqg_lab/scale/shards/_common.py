@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .corpus import ShardRange, select_shards
-from .store import ShardStore
+from xqg_lab.scale.shards.corpus import ShardRange, select_shards
+from xqg_lab.scale.shards.store import ShardStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +23,7 @@ def build_encoder(spec):
     if hasattr(spec, "encode_passages") or hasattr(spec, "encode_queries"):
         return spec
     if isinstance(spec, Mapping):
-        from ..encode.model import Encoder
+        from xqg_lab.encode.model import Encoder
 
         kwargs = {"cache_dir": False, "show_progress": False, **spec}
         return Encoder(**kwargs)

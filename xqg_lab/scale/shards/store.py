@@ -1,6 +1,6 @@
 """The store folder of per-shard outputs (:class:`ShardStore`): atomic writes sealed by
 completion markers, the settings each kind of output was made with, and memory-mapped
-readers (layout in :mod:`xqg_lab.shards`)."""
+readers (layout in :mod:`xqg_lab.scale.shards`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..atomic import write_atomic
-from ..encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
-from ..errors import Choice
-from .corpus import STORE_FORMAT, CorpusIndex, index_corpus
+from xqg_lab.core.atomic import write_atomic
+from xqg_lab.encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
+from xqg_lab.core.errors import Choice
+from xqg_lab.scale.shards.corpus import STORE_FORMAT, CorpusIndex, index_corpus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ class StorageDtype(Choice):
 
 
 def _atomic_write_parquet(path: Path, table) -> None:
-    """``table`` as Parquet at ``path``, written whole or not at all (:func:`~xqg_lab.atomic.write_atomic`)."""
+    """``table`` as Parquet at ``path``, written whole or not at all (:func:`~xqg_lab.core.atomic.write_atomic`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -43,7 +43,7 @@ def _atomic_write_parquet(path: Path, table) -> None:
 
 
 class ShardStore:
-    """A folder of per-shard outputs (layout in :mod:`xqg_lab.shards`).
+    """A folder of per-shard outputs (layout in :mod:`xqg_lab.scale.shards`).
 
     Parameters
     ----------
@@ -260,7 +260,7 @@ class ShardStore:
         """Every shard's ``S`` as the augmentation uses it (:func:`xqg_lab.augment.fusion_target`):
         a passage without queries holds its own vector (``"keep"``: ``p' = p``) or zeros
         (``"literal"``); memory-mapped where no passage lacks queries."""
-        from ..augment import fusion_target
+        from xqg_lab.augment import fusion_target
 
         for i in self.require_complete(self._sum_kind(name)):
             n_queries = np.asarray(self.query_counts(i, name=name)).sum(axis=0)

@@ -9,11 +9,11 @@ that pipeline on the toolkit's pieces, resumably:
 1. generated queries: the released ones (``ielab/xor-tydi-xqg-augmented``, JSON lines
    ``{"docid", "title", "text", "generated_queries": {lang: [5 queries]}}``, files
    ``data/shard_0.jsonl`` ... ``shard_18.jsonl``; they carry the passages too) are converted
-   once into a :class:`xqg_lab.shards.ShardStore` (``corpus.tsv`` + per-shard Parquet);
+   once into a :class:`xqg_lab.scale.shards.ShardStore` (``corpus.tsv`` + per-shard Parquet);
    or queries made by the toolkit (a shard store of ``xqg-lab shards generate``, or
    ``doc_id, lang, text`` Parquet such as a :func:`xqg_lab.generate.generate_store` folder);
-2. per retriever: passage shards (:func:`xqg_lab.shards.encode_passage_shards`) and
-   per-passage query sums ``S`` (:func:`xqg_lab.shards.encode_query_sum_shards`), both
+2. per retriever: passage shards (:func:`xqg_lab.scale.shards.encode_passage_shards`) and
+   per-passage query sums ``S`` (:func:`xqg_lab.scale.shards.encode_query_sum_shards`), both
    skipped when already done and run on the backend of ``scale`` (local or Ray); every
    passage must have exactly ``n_per_lang`` queries per language (the sum rule assumes it;
    so no passage lacks queries, and the default ``p' = p`` for such passages
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import write_atomic
-from .data.xor_tydi import XOR_LANGS
-from .errors import Choice, DataFormatError
-from .scale import ScaleConfig
+from xqg_lab.core.atomic import write_atomic
+from xqg_lab.data.xor_tydi import XOR_LANGS
+from xqg_lab.core.errors import Choice, DataFormatError
+from xqg_lab.scale import ScaleConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,9 +146,9 @@ class PaperTableConfig:
     scale: ScaleConfig = ScaleConfig()
 
     def __post_init__(self):
-        from .augment import check_alpha
-        from .encode.presets import get_preset
-        from .shards import StorageDtype
+        from xqg_lab.augment import check_alpha
+        from xqg_lab.encode.presets import get_preset
+        from xqg_lab.scale.shards import StorageDtype
 
         if not isinstance(self.retrievers, Mapping) or not self.retrievers:
             raise ValueError("retrievers must map at least one row name to a model name or folder")
@@ -193,7 +193,7 @@ class PaperTableConfig:
     def from_parameters(cls, **parameters: Any) -> PaperTableConfig:
         """A config from notebook or YAML parameters (lists for tuples, ``""`` for ``device=None``);
         unknown keys are refused with the closest valid one."""
-        from .config import check_keys
+        from xqg_lab.core.config import check_keys
 
         check_keys(parameters, [f.name for f in dataclasses.fields(cls)], where="paper_table parameters")
         if parameters.get("device") == "":
@@ -295,7 +295,7 @@ def released_files(source: str | os.PathLike) -> list[Path]:
 
 
 def _released_lines(files: Sequence[Path]) -> Iterator[tuple[Path, int, str]]:
-    from .data._common import iter_lines
+    from xqg_lab.data._common import iter_lines
 
     for path in files:
         for line, text in iter_lines(path):
@@ -305,7 +305,7 @@ def _released_lines(files: Sequence[Path]) -> Iterator[tuple[Path, int, str]]:
 
 def _parse_released(path: Path, line: int, text: str, langs: Sequence[str], n_per_lang: int):
     """``(doc_id, title, text, [(lang, sample, query), ...])`` of one released record."""
-    from .data._common import require, require_id, require_text
+    from xqg_lab.data._common import require, require_id, require_text
 
     try:
         obj = json.loads(text)
@@ -347,7 +347,7 @@ def convert_released_queries(
     [queries]}}``; ``title`` may be absent). Writes ``out_dir/corpus.tsv`` (DPR-style ``id, text, title``, in record
     order; written once, atomically) and, per shard of ``shard_size`` passages, the queries of
     ``langs`` as ``shard-<i>.queries.parquet`` (``doc_id, lang, sample, text``) with a
-    completion marker, so :class:`xqg_lab.shards.StoreQueries` reads them for a store of the
+    completion marker, so :class:`xqg_lab.scale.shards.StoreQueries` reads them for a store of the
     same corpus and shard size. A re-run skips the finished parts.
 
     Raises :class:`DataFormatError` (file and line) for a malformed record, e.g. a passage
@@ -355,7 +355,7 @@ def convert_released_queries(
     """
     import pyarrow as pa
 
-    from .shards import ShardStore
+    from xqg_lab.scale.shards import ShardStore
 
     files = released_files(source)
     store = ShardStore(out_dir)
@@ -400,7 +400,7 @@ def convert_released_queries(
 def _write_corpus(files: Sequence[Path], corpus: Path, *, langs: Sequence[str], n_per_lang: int) -> None:
     import csv
 
-    from .atomic import open_atomic
+    from xqg_lab.core.atomic import open_atomic
 
     with open_atomic(corpus, newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
@@ -429,11 +429,11 @@ def run_paper_table(config: PaperTableConfig, *, show_progress: bool = True) -> 
     """
     import pandas as pd
 
-    from .data.xor_tydi import load_xor_questions
-    from .encode.model import Encoder
-    from .metrics.xor_retrieve import xor_recall, xor_recall_per_query
-    from .scale.search import search_alpha_grid_sharded
-    from .shards import ParquetQueries, ShardStore, StoreQueries, encode_passage_shards, encode_query_sum_shards
+    from xqg_lab.data.xor_tydi import load_xor_questions
+    from xqg_lab.encode.model import Encoder
+    from xqg_lab.metrics.xor_retrieve import xor_recall, xor_recall_per_query
+    from xqg_lab.scale.search import search_alpha_grid_sharded
+    from xqg_lab.scale.shards import ParquetQueries, ShardStore, StoreQueries, encode_passage_shards, encode_query_sum_shards
 
     work = Path(config.work_dir)
     _claim_work_dir(work, config)
@@ -531,7 +531,7 @@ def _check_counts(store, config: PaperTableConfig, *, queries: str) -> None:
 
 def _passage_texts(store, corpus: Path, rows: np.ndarray) -> dict[int, str]:
     """Global row → passage text (no title, as the official scorer reads) for ``rows``."""
-    from .shards import read_corpus_shard
+    from xqg_lab.scale.shards import read_corpus_shard
 
     shards = store.corpus_index().shards
     starts = np.cumsum([0] + [s.n for s in shards])

@@ -7,11 +7,11 @@ import time
 
 import pandas as pd
 
-from .data._common import RetrievalData
-from .encode.model import Encoder
-from .index import search, to_run
-from .metrics.ranking import aggregate, check_depth
-from .metrics.ranking_arrays import per_query_arrays
+from xqg_lab.data._common import RetrievalData
+from xqg_lab.encode.model import Encoder
+from xqg_lab.search.index import search, to_run
+from xqg_lab.metrics.ranking import aggregate, check_depth
+from xqg_lab.metrics.ranking_arrays import per_query_arrays
 
 DEFAULT_MEASURES = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10")
 
@@ -115,13 +115,13 @@ def load_collection(name: str, *, langs: list[str] | None = None) -> tuple[Retri
     ``"beir:<folder>"`` (a BEIR-style folder; ``langs`` must be empty).
     """
     if name == "xquad":
-        from .data.xquad import XQUAD_LANGS, load_xquad
+        from xqg_lab.data.xquad import XQUAD_LANGS, load_xquad
 
         selected = list(langs or XQUAD_LANGS)
         files = sorted({f"xquad.{lang}" for lang in [*selected, "en"]})
         return load_xquad(selected), files
     if name.startswith("beir:"):
-        from .data.beir import load_beir
+        from xqg_lab.data.beir import load_beir
 
         if langs:
             raise ValueError("a BEIR-style collection has no language selection; set langs to []")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..errors import DataFormatError
-from ._common import _Factory, _settings_of, _summary, build_encoder, run_once
-from .corpus import select_shards
-from .store import ShardStore
+from xqg_lab.core.errors import DataFormatError
+from xqg_lab.scale.shards._common import _Factory, _settings_of, _summary, build_encoder, run_once
+from xqg_lab.scale.shards.corpus import select_shards
+from xqg_lab.scale.shards.store import ShardStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -216,7 +216,7 @@ def encode_query_sum_shards(
     """
     import pandas as pd
 
-    from ..scale import run_shard_tasks
+    from xqg_lab.scale import run_shard_tasks
 
     store = ShardStore(out_dir)
     kind = ShardStore._sum_kind(name)
