@@ -6,7 +6,7 @@ import pytest
 
 from xqg_lab import stats
 from xqg_lab.studies import grid as conditions
-from xqg_lab.data._common import RetrievalData
+from xqg_lab.data.common import RetrievalData
 from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
 from xqg_lab.studies.xqg import evaluate_xqg
 

@@ -942,7 +942,7 @@ def test_same_seed_gives_a_byte_identical_query_store_and_another_seed_does_not(
 
 @pytest.mark.parametrize("tiny_encoder_dir", ["bert"], indirect=True)
 def test_same_config_gives_identical_rankings_and_metrics_on_cpu(tiny_encoder_dir, tmp_path):
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
     from xqg_lab.encode.model import Encoder
     from xqg_lab.metrics.retrieval import evaluate_retrieval
 

@@ -110,7 +110,7 @@ def test_a_run_holding_the_whole_collection_is_deep_enough():
 
 
 def test_evaluate_retrieval_refuses_a_measure_deeper_than_k(table_encoder):
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
     from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     data = RetrievalData(

@@ -9,7 +9,7 @@ import torch
 
 import xqg_lab.train as train_mod
 from xqg_lab.core.config import ConfigError
-from xqg_lab.data._common import RetrievalData
+from xqg_lab.data.common import RetrievalData
 from xqg_lab.encode.model import Encoder, pool
 from xqg_lab.encode.presets import Pooling
 from xqg_lab.core.errors import DataFormatError

@@ -177,7 +177,7 @@ def _heldout_collection(langs):
 
 
 def _empty_corpus_evaluation(table_encoder):
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
     from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     data = RetrievalData(
@@ -189,7 +189,7 @@ def _empty_corpus_evaluation(table_encoder):
 
 
 def _evaluate_with_k(table_encoder, k):
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
 
     data = RetrievalData(
         pd.DataFrame({"doc_id": ["d"], "title": [""], "text": ["a"]}),

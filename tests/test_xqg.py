@@ -1,7 +1,7 @@
 import pytest
 import pandas as pd
 
-from xqg_lab.data._common import RetrievalData
+from xqg_lab.data.common import RetrievalData
 from xqg_lab.studies.xqg import evaluate_xqg, rank_changes
 
 

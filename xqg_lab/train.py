@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from xqg_lab.core.atomic import write_atomic
 from xqg_lab.core.config import ConfigError, check_keys, read_yaml
-from xqg_lab.data._common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
+from xqg_lab.data.common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
 from xqg_lab.encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
 from xqg_lab.core.errors import Choice, DataFormatError
 

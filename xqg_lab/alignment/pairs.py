@@ -49,7 +49,7 @@ from xqg_lab.encode.presets import Role, passage_text
 if TYPE_CHECKING:
     import pandas as pd
 
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
 
 __all__ = [
     "PAIR_COLUMNS",

@@ -95,7 +95,7 @@ def estimates_frame(estimates: Mapping[str, Estimate]):
     return frame
 
 
-def _check_options(options: Mapping[str, Mapping[str, Any]] | None, chosen: list[Measure]):
+def measure_options(options: Mapping[str, Mapping[str, Any]] | None, chosen: list[Measure]):
     options = dict(options or {})
     parsed: dict[Measure, dict[str, Any]] = {}
     for key, kwargs in options.items():
@@ -156,7 +156,7 @@ def alignment_report(
             chosen.append(measure)
     if not chosen:
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
-    per_measure = _check_options(options, chosen)
+    per_measure = measure_options(options, chosen)
     results = {}
     for measure in chosen:
         kwargs = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed, **per_measure.get(measure, {})}

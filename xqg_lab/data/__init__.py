@@ -13,7 +13,7 @@ The download function is ``xqg_lab.data.fetch.fetch`` (not re-exported here, so 
 ``xqg_lab.data.fetch`` stays the module).
 """
 
-from xqg_lab.data._common import OnEmpty, RetrievalData
+from xqg_lab.data.common import OnEmpty, RetrievalData
 from xqg_lab.data.beir import load_beir
 from xqg_lab.core.checksums import file_sha256
 from xqg_lab.data.fetch import ensure_punkt, mirror_dir, registry

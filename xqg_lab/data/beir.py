@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xqg_lab.data._common import (
+from xqg_lab.data.common import (
     RetrievalData,
     check_new_id,
     iter_jsonl,

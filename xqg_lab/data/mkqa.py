@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.data._common import (
+from xqg_lab.data.common import (
     check_langs,
     check_new_id,
     iter_jsonl,

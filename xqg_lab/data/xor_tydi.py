@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xqg_lab.data._common import (
+from xqg_lab.data.common import (
     PASSAGE_COLUMNS,
     OnEmpty,
     check_choice,

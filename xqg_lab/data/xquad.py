@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from xqg_lab.data._common import (
+from xqg_lab.data.common import (
     RetrievalData,
     check_langs,
     line_of,

@@ -306,7 +306,7 @@ def _environment() -> dict[str, str]:
 def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
     """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store;
     :class:`~xqg_lab.core.errors.DataFormatError` naming the line if the file is damaged)."""
-    from xqg_lab.data._common import read_json, require
+    from xqg_lab.data.common import read_json, require
     from xqg_lab.core.errors import DataFormatError
 
     path = Path(folder) / PARAMS_FILE

@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from xqg_lab.data._common import RetrievalData
+from xqg_lab.data.common import RetrievalData
 from xqg_lab.encode.model import Encoder
 from xqg_lab.search.index import search, to_run
 from xqg_lab.metrics.ranking import aggregate, check_depth

@@ -66,7 +66,7 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
     missing or mistyped fields, a language not in XOR-Retrieve, empty answer strings and
     duplicate ids.
     """
-    from xqg_lab.data._common import iter_lines, parse_json
+    from xqg_lab.data.common import iter_lines, parse_json
     from xqg_lab.data.xor_tydi import XOR_LANGS
 
     rows = []
@@ -120,7 +120,7 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
     (list of str), in file order. Raises :class:`DataFormatError` naming the file and item
     index for invalid JSON, missing fields, non-string passages and duplicate ids.
     """
-    from xqg_lab.data._common import read_json
+    from xqg_lab.data.common import read_json
 
     items, _ = read_json(path)
     if not isinstance(items, list):

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from xqg_lab.search.index import _as_matrix, search, search_alpha_grid
+from xqg_lab.search.index import as_matrix, search, search_alpha_grid
 
 
 class TopK:
@@ -72,7 +72,7 @@ class TopK:
 
 
 def _shard_f32(shard: np.ndarray, name: str) -> np.ndarray:
-    return _as_matrix(name, np.asarray(shard, dtype=np.float32))
+    return as_matrix(name, np.asarray(shard, dtype=np.float32))
 
 
 def search_sharded(
@@ -84,7 +84,7 @@ def search_sharded(
     global (row of the concatenated shards), as :func:`xqg_lab.search.index.search` returns for
     the concatenation.
     """
-    q = _as_matrix("query_embeddings", query_embeddings)
+    q = as_matrix("query_embeddings", query_embeddings)
     top = TopK(len(q), k=k)
     offset = 0
     for i, shard in enumerate(passage_shards):
@@ -112,7 +112,7 @@ def search_alpha_grid_sharded(
     are merged with :class:`TopK`. Returns ``{α: (scores, indices)}`` equal to
     ``search_alpha_grid`` on the concatenated arrays.
     """
-    q = _as_matrix("query_embeddings", query_embeddings)
+    q = as_matrix("query_embeddings", query_embeddings)
     alphas = [float(a) for a in alphas]
     tops = {a: TopK(len(q), k=k) for a in alphas}
     offset = 0
@@ -211,7 +211,7 @@ def set_search_params(index, params: str) -> None:
 def search_index(index, query_embeddings: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` of ``index`` for the queries: ``(scores, indices)`` of shape
     ``(n_queries, k)``; an approximate index may return index ``-1`` in empty slots."""
-    q = _as_matrix("query_embeddings", query_embeddings)
+    q = as_matrix("query_embeddings", query_embeddings)
     if k < 1:
         raise ValueError(f"k must be a positive integer; got {k}")
     return index.search(q, min(k, index.ntotal))
@@ -268,7 +268,7 @@ def recall_check(
 ) -> RecallCheck:
     """Recall@``k`` of ``index`` against exact flat search over ``passages`` (an array or
     shard sequence), on ``query_sample``, with the speed of both."""
-    q = _as_matrix("query_sample", query_sample)
+    q = as_matrix("query_sample", query_sample)
     if params:
         set_search_params(index, params)
     start = time.perf_counter()

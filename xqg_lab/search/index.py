@@ -11,7 +11,7 @@ import pandas as pd
 RUN_COLUMNS = ["query_id", "doc_id", "score", "rank"]
 
 
-def _as_matrix(name: str, x: np.ndarray) -> np.ndarray:
+def as_matrix(name: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-d array (n, dim); got shape {x.shape}")
@@ -32,8 +32,8 @@ def search(
     """
     import faiss
 
-    q = _as_matrix("query_embeddings", query_embeddings)
-    p = _as_matrix("passage_embeddings", passage_embeddings)
+    q = as_matrix("query_embeddings", query_embeddings)
+    p = as_matrix("passage_embeddings", passage_embeddings)
     if q.shape[1] != p.shape[1]:
         raise ValueError(
             f"query and passage embeddings must have the same dimension; "
@@ -138,7 +138,7 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
     """Read a TREC run file into a run frame (ids as strings)."""
-    from xqg_lab.data._common import iter_lines
+    from xqg_lab.data.common import iter_lines
     from xqg_lab.core.errors import DataFormatError
 
     rows = []
@@ -201,9 +201,9 @@ def search_alpha_grid(
     from xqg_lab.augment import check_alpha
 
     alphas = [check_alpha(a) for a in alphas]
-    q = _as_matrix("query_embeddings", query_embeddings)
-    p = _as_matrix("passage_embeddings", passage_embeddings)
-    s = _as_matrix("query_sum", query_sum)
+    q = as_matrix("query_embeddings", query_embeddings)
+    p = as_matrix("passage_embeddings", passage_embeddings)
+    s = as_matrix("query_sum", query_sum)
     if p.shape != s.shape:
         raise ValueError(f"passage embeddings {p.shape} and query sums {s.shape} must have the same shape")
     n_p = len(p)

@@ -267,13 +267,13 @@ def compare_conditions(
     """
     import pandas as pd
 
-    from xqg_lab.alignment.registry import _check_options
+    from xqg_lab.alignment.registry import measure_options
 
     measures = tuple(Measure) if measures is None else measures
     chosen = list(dict.fromkeys(check_choice(Measure, m, "a measure") for m in measures))
     if not chosen:
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
-    per_measure = _check_options(options, chosen)
+    per_measure = measure_options(options, chosen)
     augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
     on_no_query = NoQuery.parse(on_no_query).value
     alphas = sorted({float(a) for a in alphas})

@@ -29,7 +29,7 @@ from xqg_lab.core.paths import cache_dir
 if TYPE_CHECKING:
     import pandas as pd
 
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
     from xqg_lab.train import TrainingJob
     from xqg_lab.studies.xqg import XQGResult
 
@@ -112,7 +112,7 @@ def grid_collection(
     """The grid's evaluation collection: all passages; the queries in ``langs`` whose question
     is an ``"evaluation"`` question of ``question_split`` about an ``"eval"`` article of
     ``article_split`` (the ``split`` frame of :func:`xqg_lab.train.xquad_training_split`)."""
-    from xqg_lab.data._common import RetrievalData
+    from xqg_lab.data.common import RetrievalData
     from xqg_lab.studies.xqg import evaluation_collection
 
     eval_articles = set(article_split.loc[article_split["role"] == "eval", "article"])

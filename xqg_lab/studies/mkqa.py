@@ -138,7 +138,7 @@ class MKQAStudyConfig:
 
     def __post_init__(self):
         from xqg_lab.augment import FusionRule, check_alpha
-        from xqg_lab.data._common import check_langs
+        from xqg_lab.data.common import check_langs
         from xqg_lab.data.mkqa import MKQA_LANGS
 
         langs = check_langs(list(self.langs) or None, MKQA_LANGS, what="MKQA language")
@@ -190,7 +190,7 @@ def prepare_corpus(corpus: str, work_dir: str | os.PathLike) -> Path:
     """A plain (uncompressed) DPR TSV for ``corpus``: ``"psgs_w100"`` is fetched (pinned URL and
     sha256, or the mirror) and decompressed once into ``work_dir`` (shard reads seek by byte
     offset, which a gzip stream cannot); a path is used as it is when not gzipped."""
-    from xqg_lab.data._common import open_binary
+    from xqg_lab.data.common import open_binary
 
     if corpus == "psgs_w100":
         from xqg_lab.data.fetch import fetch

@@ -295,7 +295,7 @@ def released_files(source: str | os.PathLike) -> list[Path]:
 
 
 def _released_lines(files: Sequence[Path]) -> Iterator[tuple[Path, int, str]]:
-    from xqg_lab.data._common import iter_lines
+    from xqg_lab.data.common import iter_lines
 
     for path in files:
         for line, text in iter_lines(path):
@@ -305,7 +305,7 @@ def _released_lines(files: Sequence[Path]) -> Iterator[tuple[Path, int, str]]:
 
 def _parse_released(path: Path, line: int, text: str, langs: Sequence[str], n_per_lang: int):
     """``(doc_id, title, text, [(lang, sample, query), ...])`` of one released record."""
-    from xqg_lab.data._common import require, require_id, require_text
+    from xqg_lab.data.common import require, require_id, require_text
 
     try:
         obj = json.loads(text)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xqg_lab.augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
-from xqg_lab.data._common import RetrievalData
+from xqg_lab.data.common import RetrievalData
 from xqg_lab.search.index import search_alpha_grid, to_run
 from xqg_lab.metrics.ranking import aggregate, check_depth
 from xqg_lab.metrics.ranking_arrays import per_query_grid
@@ -209,7 +209,7 @@ def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Se
     ``langs`` whose question has the ``"evaluation"`` role (see
     :func:`xqg_lab.generate.heldout.split_questions`). ``langs``: languages of
     ``data.queries`` (a str is one language, None all); an empty or unknown one is refused."""
-    from xqg_lab.data._common import check_langs
+    from xqg_lab.data.common import check_langs
     from xqg_lab.generate.heldout import evaluation_queries
 
     langs = check_langs(langs, sorted(data.queries["lang"].unique()), what="query language")

@@ -167,7 +167,7 @@ def _iter_rows(
     :class:`DataFormatError` naming the file and line. Reading from the start, a passage id
     met twice is refused (the set of ids seen is kept: about 80 bytes per passage).
     """
-    from xqg_lab.data._common import _READ_ERRORS, _unreadable, open_binary
+    from xqg_lab.data.common import READ_ERRORS, unreadable, open_binary
 
     with open_binary(path) as fh:
         try:
@@ -183,8 +183,8 @@ def _iter_rows(
             for row in rows:
                 check_unique_id(seen, row[2], row[1], path=path)
                 yield row
-        except _READ_ERRORS as exc:
-            raise _unreadable(path, exc) from exc
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from exc
 
 
 def _decode(raw: bytes, path: Path, line: int, offset: int) -> str:
@@ -244,7 +244,7 @@ def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
 
 
 def _iter_jsonl_rows(fh, path: Path, *, offset: int, line: int):
-    from xqg_lab.data._common import require, require_id, require_text
+    from xqg_lab.data.common import require, require_id, require_text
 
     pos = offset
     for number, raw in enumerate(fh, start=line):

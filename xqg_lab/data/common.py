@@ -88,8 +88,8 @@ def iter_lines(path: str | PathLike[str], *, keepends: bool = False) -> Iterator
                     if text.endswith("\r"):
                         text = text[:-1]
                 yield number, text
-        except _READ_ERRORS as exc:  # e.g. a truncated or corrupt gzip stream
-            raise _unreadable(path, exc) from exc
+        except READ_ERRORS as exc:  # e.g. a truncated or corrupt gzip stream
+            raise unreadable(path, exc) from exc
 
 
 def read_text(path: str | PathLike[str]) -> str:
@@ -97,8 +97,8 @@ def read_text(path: str | PathLike[str]) -> str:
     with open_binary(path) as fh:
         try:
             data = fh.read()
-        except _READ_ERRORS as exc:
-            raise _unreadable(path, exc) from exc
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -272,7 +272,7 @@ def line_of(raw: str, needle: str) -> int | None:
     return None if pos < 0 else raw.count("\n", 0, pos) + 1
 
 
-_READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 # a JSON \uXXXX escape of a high surrogate without a low one after it, or of a low one
 # without a high one before it
 _LONE_SURROGATE = re.compile(
@@ -281,7 +281,7 @@ _LONE_SURROGATE = re.compile(
 )
 
 
-def _unreadable(path: str | PathLike[str], exc: BaseException) -> DataFormatError:
+def unreadable(path: str | PathLike[str], exc: BaseException) -> DataFormatError:
     return DataFormatError(
         path,
         None,
