@@ -5,7 +5,8 @@ from transformers import AutoModel, AutoTokenizer
 
 from xqg_lab.encode.cache import EmbeddingCache
 from xqg_lab.encode.model import Encoder
-from xqg_lab.encode.presets import PRESETS, get_preset, passage_text
+from xqg_lab.data.common import passage_text
+from xqg_lab.encode.presets import PRESETS, get_preset
 
 TEXTS = ["wer ist der präsident", "the quick brown fox jumps over the lazy dog again", "東京", "ما هي"]
 

@@ -345,15 +345,41 @@ def test_finetune_loss_falls_and_checkpoint_generates(tiny_mt5_dir, tmp_path):
         model_name_or_path=str(tiny_mt5_dir),
         learning_rate=1e-2,
         batch_size=2,
-        num_epochs=25,
+        epochs=25,
         progress=False,
     )
     assert len(result.losses) == 25 and result.n_examples == 2
-    assert sum(result.losses[-5:]) / 5 < 0.5 * sum(result.losses[:5]) / 5
-    assert json.loads((tmp_path / "ft" / "finetune.json").read_text())["prompt_template"] == XQG_PROMPT
+    assert sum(result.losses[-5:]) / 5 < 0.5 * sum(result.losses[:5]) / 5  # overfits the two triples
+    record = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert record["prompt_template"] == XQG_PROMPT and record["epochs"] == 25 and record["losses"] == list(result.losses)
     gen = Seq2SeqGenerator(str(tmp_path / "ft"), do_sample=False, max_length=12)
     out = gen.generate(passages, langs=["de", "ja"], n_per_lang=1)
     assert set(out["text"]) <= {"wer ist der fox", "東京は日本"}  # the training questions, learnt
+
+
+def test_finetune_accumulation_averages_micro_batches(tiny_mt5_dir, tmp_path):
+    """One step of 2 micro-batches of 1 logs about the loss of one batch of 2 (not their sum)."""
+    from xqg_lab.generate.finetune import finetune_seq2seq
+
+    triples = pd.DataFrame(
+        {"passage": ["the quick brown fox"] * 2, "query": ["wer ist der fox", "東京は日本"], "lang": ["de", "ja"]}
+    )
+    common = dict(model_name_or_path=str(tiny_mt5_dir), max_steps=1, progress=False)
+    whole = finetune_seq2seq(triples, tmp_path / "a", batch_size=2, **common).losses
+    accumulated = finetune_seq2seq(triples, tmp_path / "b", batch_size=1, gradient_accumulation_steps=2, **common).losses
+    assert len(whole) == len(accumulated) == 1
+    assert accumulated[0] == pytest.approx(whole[0], rel=0.1)
+
+
+def test_finetune_options_are_named_as_in_the_encoder_training(tmp_path):
+    from xqg_lab.core.config import ConfigError
+    from xqg_lab.generate.finetune import finetune_seq2seq
+
+    triples = pd.DataFrame({"passage": ["p"], "query": ["q"], "lang": ["de"]})
+    with pytest.raises(ConfigError, match="found 'num_epochs'; did you mean 'epochs'"):
+        finetune_seq2seq(triples, tmp_path, num_epochs=2)
+    with pytest.raises(ConfigError, match="batch_size: expected"):
+        finetune_seq2seq(triples, tmp_path, batch_size=0)
 
 
 # -- held-out human queries -------------------------------------------------------------------------

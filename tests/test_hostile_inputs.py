@@ -428,11 +428,11 @@ CONFIG_CASES = [
     _case("run-invalid-yaml", (load_config, RUN_CONFIG + "  - {notebook: a\n"), ConfigError,
           r"c\.yaml:\d+: invalid YAML"),
     _case("training-top-key", (load_training_config, TRAINING_CONFIG.replace("training:", "trainig:")),
-          ConfigError, r"c\.yaml: unknown key 'trainig'; did you mean 'training'\?"),
+          ConfigError, r"c\.yaml: trainig: expected a known key, found 'trainig'; did you mean 'training'\?"),
     _case("training-hyperparameter", (load_training_config, TRAINING_CONFIG.replace("learning_rate", "learnig_rate")),
-          ConfigError, r"c\.yaml: training: unknown key 'learnig_rate'; did you mean 'learning_rate'\?"),
+          ConfigError, r"c\.yaml: training: learnig_rate: expected a known key, found 'learnig_rate'; did you mean 'learning_rate'\?"),
     _case("training-data-key", (load_training_config, TRAINING_CONFIG.replace("eval_fraction", "eval_fracton")),
-          ConfigError, r"c\.yaml: training: data: unknown key 'eval_fracton'; did you mean 'eval_fraction'\?"),
+          ConfigError, r"c\.yaml: training: data: eval_fracton: expected a known key, found 'eval_fracton'; did you mean 'eval_fraction'\?"),
 ]
 
 

@@ -249,7 +249,7 @@ def test_missing_title_is_encoded_as_no_title(tiny_encoder, missing):
 
 
 def test_passage_text_never_writes_nan():
-    from xqg_lab.encode.presets import passage_text
+    from xqg_lab.data.common import passage_text
 
     assert passage_text(float("nan"), "body") == "body"
     with pytest.raises(TypeError, match=r"expected the passage title to be a str, found int 3"):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-import xqg_lab.train as train_mod
+import xqg_lab.train.loop as loop_mod
 from xqg_lab.core.config import ConfigError
 from xqg_lab.data.common import RetrievalData
 from xqg_lab.encode.model import Encoder, pool
@@ -66,7 +66,7 @@ def fit(triples, model_dir, output_dir, *, config, **options):
         model_name_or_path=str(model_dir),
         output_dir=output_dir,
         config=config,
-        show_progress=False,
+        progress=False,
         **options,
     )
 
@@ -248,13 +248,13 @@ def test_hard_negatives_are_sampled_from_the_row(tiny_bert_dir, tmp_path, monkey
     pool_of = {q: [f"neg {q} {j}" for j in range(3)] for q in triples["query"]}
     triples["negatives"] = [pool_of[q] for q in triples["query"]]
     calls = []
-    real = train_mod.build_in_batch_passages
+    real = loop_mod.build_in_batch_passages
 
     def spy(positives, negatives=None):
         calls.append((list(positives), negatives))
         return real(positives, negatives)
 
-    monkeypatch.setattr(train_mod, "build_in_batch_passages", spy)
+    monkeypatch.setattr(loop_mod, "build_in_batch_passages", spy)
     fit(triples, tiny_bert_dir, tmp_path / "o", config=quick(n_negatives=2))
     assert len(calls) == 2
     for positives, negatives in calls:
@@ -314,7 +314,7 @@ def test_intermediate_checkpoints_every_save_steps(tiny_bert_dir, tmp_path):
 
 def test_fp16_on_cpu_is_refused(tiny_bert_dir, tmp_path):
     with pytest.raises(ConfigError, match="fp16.*CUDA.*bf16"):
-        TrainingConfig(precision="fp16", device="cpu")
+        TrainingConfig.parse({"precision": "fp16", "device": "cpu"})
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="fp16.*CUDA"):
             fit(learnable_triples(4), tiny_bert_dir, tmp_path / "o", config=TrainingConfig(precision="fp16"))
@@ -331,31 +331,38 @@ def test_bf16_autocast_runs_on_cpu(tiny_bert_dir, tmp_path):
 
 
 def test_unknown_config_key_is_refused_with_a_suggestion():
-    with pytest.raises(ConfigError, match="unknown key 'learning_rat'; did you mean 'learning_rate'"):
-        TrainingConfig.from_dict({"learning_rat": 1e-5})
+    with pytest.raises(ConfigError, match="expected a known key, found 'learning_rat'; did you mean 'learning_rate'"):
+        TrainingConfig.parse({"learning_rat": 1e-5})
 
 
 @pytest.mark.parametrize(
     "values, match",
     [
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"batch_size": True}, "batch_size must be a positive integer"),
-        ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),
-        ({"learning_rate": -1e-5}, "learning_rate must be a positive number"),
-        ({"precision": "fp8"}, "precision must be one of 'fp32', 'fp16', 'bf16'"),
-        ({"pooling": "avg"}, "pooling must be one of"),
-        ({"preset": "colbert"}, "valid presets: dpr, e5"),
-        ({"temperature": 0}, "temperature must be a positive number"),
-        ({"learning_rate": "fast"}, "learning_rate must be a number"),
+        ({"batch_size": 0}, "batch_size: expected a positive integer, found 0"),
+        ({"batch_size": True}, "batch_size: expected a positive integer, found True"),
+        ({"warmup_ratio": 1.0}, "warmup_ratio: expected a number >= 0 below 1, found 1.0"),
+        ({"learning_rate": -1e-5}, "learning_rate: expected a positive number, found -1e-05"),
+        ({"precision": "fp8"}, "precision: expected one of 'fp32', 'fp16', 'bf16', found 'fp8'"),
+        ({"pooling": "avg"}, "pooling: expected one of 'cls', 'mean', 'max', 'last' or null, found 'avg'"),
+        ({"preset": "colbert"}, r"preset: expected an encoder preset \(dpr, e5\), found 'colbert'"),
+        ({"temperature": 0}, "temperature: expected a positive number or null, found 0"),
+        ({"learning_rate": "fast"}, "learning_rate: expected a positive number, found 'fast'"),
     ],
 )
 def test_invalid_config_values_are_refused(values, match):
     with pytest.raises(ValueError, match=match):
-        TrainingConfig.from_dict(values)
+        TrainingConfig.parse(values)
 
 
 def test_yaml_style_exponent_strings_are_numbers():
-    assert TrainingConfig.from_dict({"learning_rate": "2e-5"}).learning_rate == 2e-5
+    assert TrainingConfig.parse({"learning_rate": "2e-5"}).learning_rate == 2e-5
+
+
+def test_numbers_keep_the_type_they_were_written_with():
+    """The checkpoint record and the checkpoint cache key hold the values as written."""
+    config = TrainingConfig.parse({"weight_decay": 0, "learning_rate": 1e-5, "max_grad_norm": 1})
+    assert config.to_dict()["weight_decay"] == 0 and isinstance(config.weight_decay, int)
+    assert isinstance(config.max_grad_norm, int) and isinstance(config.learning_rate, float)
 
 
 def test_temperature_defaults_follow_normalisation():
@@ -380,10 +387,10 @@ def test_training_config_file_unknown_keys_are_refused_with_suggestions(tmp_path
     data = write_config(
         tmp_path, "training:\n  model_name_or_path: m\n  data: {source: xquad, eval_fracion: 0.3}\n"
     )
-    with pytest.raises(ConfigError, match="data: unknown key 'eval_fracion'; did you mean 'eval_fraction'"):
+    with pytest.raises(ConfigError, match="data: eval_fracion: expected a known key, found 'eval_fracion'; did you mean 'eval_fraction'"):
         load_training_config(data)
     source = write_config(tmp_path, "training:\n  model_name_or_path: m\n  data: {source: msmarco}\n")
-    with pytest.raises(ConfigError, match="source must be one of 'xquad', 'dpr'"):
+    with pytest.raises(ConfigError, match="data: source: expected one of 'xquad', 'dpr', found 'msmarco'"):
         load_training_config(source)
     outer = write_config(tmp_path, "trainig:\n  model_name_or_path: m\n")
     with pytest.raises(ConfigError, match="did you mean 'training'"):
@@ -611,16 +618,16 @@ def tiny_dpr_file(tmp_path, n=6) -> Path:
 
 
 def test_paper_config_runs_on_tiny_stand_ins(tiny_bert_dir, tmp_path):
-    import dataclasses
-
     job = load_training_config(REPO / "configs" / "finetune_xor_tydi.yaml")
-    job = dataclasses.replace(
-        job,
-        model_name_or_path=str(tiny_bert_dir),
-        data=dataclasses.replace(job.data, path=str(tiny_dpr_file(tmp_path))),
-        config=dataclasses.replace(job.config, batch_size=3, precision="fp32", device="cpu", max_steps=3),
+    config = dict(job.config.to_dict(), batch_size=3, precision="fp32", device="cpu", max_steps=3)
+    job = job.model_copy(
+        update={
+            "model_name_or_path": str(tiny_bert_dir),
+            "data": job.data.model_copy(update={"path": str(tiny_dpr_file(tmp_path))}),
+            "config": TrainingConfig.parse(config),
+        }
     )
-    result, held_out = run_training_job(job, output_dir=tmp_path / "out", show_progress=False)
+    result, held_out = run_training_job(job, output_dir=tmp_path / "out", progress=False)
     assert held_out is None and result.history["epoch"].tolist() == [1, 1, 2]  # 2 steps per epoch
     record = json.loads((result.output_dir / CHECKPOINT_FILE).read_text())
     assert (
@@ -632,12 +639,10 @@ def test_paper_config_runs_on_tiny_stand_ins(tiny_bert_dir, tmp_path):
 
 
 def test_paper_config_with_placeholder_path_says_what_to_fill(tmp_path):
-    import dataclasses
-
     job = load_training_config(REPO / "configs" / "finetune_xor_tydi.yaml")
-    job = dataclasses.replace(job, data=dataclasses.replace(job.data, path=str(tmp_path / "missing.json")))
+    job = job.model_copy(update={"data": job.data.model_copy(update={"path": str(tmp_path / "missing.json")})})
     with pytest.raises(FileNotFoundError, match="fill in the path"):
-        run_training_job(job, output_dir=tmp_path / "out", show_progress=False)
+        run_training_job(job, output_dir=tmp_path / "out", progress=False)
 
 
 def test_main_trains_from_a_config_file(tiny_bert_dir, tmp_path, capsys):

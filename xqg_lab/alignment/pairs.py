@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xqg_lab.core.errors import check_choice
-from xqg_lab.encode.presets import Role, passage_text
+from xqg_lab.data.common import passage_text
+from xqg_lab.encode.presets import Role
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xqg_lab.encode.presets import EncoderPreset, PassageFields, Pooling, Role, get_preset, passage_text
+from xqg_lab.data.common import PassageFields, passage_text
+from xqg_lab.encode.presets import EncoderPreset, Pooling, Role, get_preset
 
 PoolingFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]  # noqa: F821
 

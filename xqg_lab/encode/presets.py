@@ -21,6 +21,7 @@ import dataclasses
 from enum import Enum
 
 from xqg_lab.core.errors import Choice
+from xqg_lab.data.common import PassageFields
 
 
 class Pooling(Choice):
@@ -34,17 +35,6 @@ class Pooling(Choice):
     @classmethod
     def label(cls) -> str:
         return "pooling"
-
-
-class PassageFields(Choice):
-    """Which fields of a passage are encoded: ``title_text`` (``title + " " + text``) or ``text``."""
-
-    TITLE_TEXT = "title_text"
-    TEXT = "text"
-
-    @classmethod
-    def label(cls) -> str:
-        return "passage_fields"
 
 
 class Role(str, Enum):
@@ -101,20 +91,3 @@ def get_preset(name: str) -> EncoderPreset:
         raise ValueError(
             f"unknown encoder preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}"
         ) from None
-
-
-def passage_text(title: str | None, text: str, fields: PassageFields | str = PassageFields.TITLE_TEXT) -> str:
-    """The string a passage is encoded as: ``title + " " + text`` (DPR/Tevatron), or ``text``
-    alone when the title is empty or missing (``None``, or the NaN that pandas writes for an
-    absent value: never the text ``"nan"``), or with ``fields="text"``."""
-    if title is None or (isinstance(title, float) and title != title) or type(title).__name__ == "NAType":
-        title = ""
-    if not isinstance(title, str) or not isinstance(text, str):
-        bad, value = ("title", title) if not isinstance(title, str) else ("text", text)
-        raise TypeError(
-            f"expected the passage {bad} to be a str, found {type(value).__name__} {value!r:.60}; "
-            f"fix: convert the column, e.g. passages[{bad!r}].astype(str)"
-        )
-    if PassageFields.parse(fields) is PassageFields.TEXT:
-        return text
-    return f"{title} {text}" if title else text

@@ -2,21 +2,27 @@
 
 The authors fine-tuned mT5 on XOR-TyDi pairs of an English passage and a question about it
 in another language, with the prompt naming the question's language (DSI-QG step 1,
-``ArvinZhuang/DSI-QG``; learning rate 1e-4, inputs cut at 128 tokens). This is a plain
-PyTorch loop (AdamW, teacher forcing, cross-entropy on the question tokens) writing a
-``save_pretrained`` folder that :class:`~xqg_lab.generate.seq2seq.Seq2SeqGenerator` loads
-unchanged, with the same prompt template.
+``ArvinZhuang/DSI-QG``; learning rate 1e-4, inputs cut at 128 tokens). Training runs on
+Hugging Face's ``Seq2SeqTrainer`` with ``DataCollatorForSeq2Seq`` (AdamW, teacher forcing,
+cross-entropy on the question tokens; linear warm-up and decay, gradient clipping and
+accumulation, bf16/fp16 from the trainer) and writes a ``save_pretrained`` folder that
+:class:`~xqg_lab.generate.seq2seq.Seq2SeqGenerator` loads unchanged, with the same prompt
+template. Options are named as in the encoder training (:class:`xqg_lab.train.TrainingConfig`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+import pydantic
 
 from xqg_lab.core.atomic import write_atomic
+from xqg_lab.core.validation import ConfigModel
 from xqg_lab.generate.base import check_langs, check_seed, check_template
 from xqg_lab.generate.seq2seq import XQG_PROMPT, format_prompt
 
@@ -24,6 +30,32 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TRIPLE_COLUMNS = ("title", "passage", "query", "lang")
+RECORD_FILE = "finetune.json"
+"""The settings and losses written next to the fine-tuned weights."""
+
+_Count = Annotated[int, pydantic.Field(strict=True, ge=1)]
+_Fraction = Annotated[float, pydantic.Field(ge=0, lt=1)]
+
+
+class FinetuneOptions(ConfigModel):
+    """The hyper-parameters of :func:`finetune_seq2seq` (names and meanings of
+    :class:`xqg_lab.train.TrainingConfig`)."""
+
+    where: ClassVar[str] = "finetune_seq2seq"
+
+    learning_rate: Annotated[float, pydantic.Field(gt=0)] = 1e-4
+    batch_size: _Count = 8
+    epochs: _Count = 1
+    max_steps: _Count | None = None
+    max_input_length: _Count = 256
+    max_target_length: _Count = 64
+    warmup_ratio: _Fraction = 0.0
+    weight_decay: Annotated[float, pydantic.Field(ge=0)] = 0.0
+    gradient_accumulation_steps: _Count = 1
+    max_grad_norm: Annotated[float, pydantic.Field(gt=0)] | None = 1.0
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -63,15 +95,8 @@ def finetune_seq2seq(
     *,
     model_name_or_path: str = "google/mt5-base",
     prompt_template: str = XQG_PROMPT,
-    learning_rate: float = 1e-4,
-    batch_size: int = 8,
-    num_epochs: int = 1,
-    max_steps: int | None = None,
-    max_input_length: int = 256,
-    max_target_length: int = 64,
-    seed: int = 0,
-    device: str = "cpu",
     progress: bool = True,
+    **options,
 ) -> FinetuneResult:
     """Fine-tune ``model_name_or_path`` to write a ``lang`` question for a passage.
 
@@ -86,23 +111,30 @@ def finetune_seq2seq(
         The starting checkpoint (the paper: ``google/mt5-base``).
     prompt_template : str
         Input format; keep it equal to the generator's (default: the xQG prompt).
-    learning_rate, batch_size, num_epochs : AdamW settings and passes over the data.
-    max_steps : int, optional
-        Stop after this many optimisation steps.
-    max_input_length, max_target_length : truncation of prompts and queries, in tokens.
-    seed : int
-        Seeds the shuffling and dropout.
-    device : str
     progress : bool
-        Progress bar over steps.
+        Progress bar over optimizer steps, with the running loss.
+    **options
+        :class:`FinetuneOptions`: ``learning_rate`` (peak AdamW rate), ``batch_size``
+        (examples per micro-batch), ``epochs``, ``max_steps`` (cap on optimizer steps),
+        ``max_input_length`` / ``max_target_length`` (truncation in tokens),
+        ``warmup_ratio`` (share of steps of linear warm-up, then linear decay to 0),
+        ``weight_decay``, ``gradient_accumulation_steps``, ``max_grad_norm`` (None: no
+        clipping), ``precision`` (``"fp32"``, ``"fp16"``, ``"bf16"``), ``seed`` (shuffling
+        and dropout), ``device`` (``"cpu"`` or a CUDA device).
 
     Returns
     -------
     FinetuneResult
     """
     import torch
-    from xqg_lab.core.progress import tqdm
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        PrinterCallback,
+        Seq2SeqTrainer,
+        Seq2SeqTrainingArguments,
+    )
 
     missing = [c for c in ("passage", "query", "lang") if c not in triples.columns]
     if missing:
@@ -113,14 +145,8 @@ def finetune_seq2seq(
         raise ValueError("expected at least one training triple, found none")
     check_langs(sorted(set(triples["lang"])))
     check_template(prompt_template)
-    seed = check_seed(seed)
-    for name, value in (("batch_size", batch_size), ("num_epochs", num_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected {name} to be an int >= 1, found {value!r}")
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-        raise ValueError(f"expected max_steps to be an int >= 1 or None, found {max_steps!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"expected learning_rate > 0, found {learning_rate!r}")
+    settings = FinetuneOptions.parse(options)
+    check_seed(settings.seed)
 
     titles = triples["title"].fillna("").astype(str) if "title" in triples.columns else [""] * len(triples)
     inputs = [
@@ -129,48 +155,51 @@ def finetune_seq2seq(
     ]
     targets = triples["query"].astype(str).tolist()
 
-    torch.manual_seed(seed)
+    torch.manual_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path).to(device)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-    generator = torch.Generator().manual_seed(seed)
-
-    steps_per_epoch = -(-len(inputs) // batch_size)
-    total = (
-        steps_per_epoch * num_epochs if max_steps is None else min(max_steps, steps_per_epoch * num_epochs)
-    )
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path)
+    encoded = tokenizer(inputs, truncation=True, max_length=settings.max_input_length)
+    labels = tokenizer(text_target=targets, truncation=True, max_length=settings.max_target_length)["input_ids"]
+    examples = [
+        {"input_ids": ids, "attention_mask": mask, "labels": label}
+        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], labels)
+    ]
     losses: list[float] = []
-    bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not progress)
-    while len(losses) < total:
-        order = torch.randperm(len(inputs), generator=generator).tolist()
-        for start in range(0, len(order), batch_size):
-            if len(losses) >= total:
-                break
-            batch = order[start : start + batch_size]
-            enc = tokenizer(
-                [inputs[i] for i in batch],
-                truncation=True,
-                max_length=max_input_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            labels = tokenizer(
-                text_target=[targets[i] for i in batch],
-                truncation=True,
-                max_length=max_target_length,
-                padding=True,
-                return_tensors="pt",
-            )["input_ids"]
-            labels[labels == tokenizer.pad_token_id] = -100
-            out = model(**{k: v.to(device) for k, v in enc.items()}, labels=labels.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            losses.append(float(out.loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    bar.close()
+    with tempfile.TemporaryDirectory(prefix="xqg-finetune-") as scratch:
+        args = Seq2SeqTrainingArguments(
+            output_dir=scratch,
+            per_device_train_batch_size=settings.batch_size,
+            num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps or -1,
+            learning_rate=settings.learning_rate,
+            warmup_steps=settings.warmup_ratio,
+            weight_decay=settings.weight_decay,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps,
+            max_grad_norm=settings.max_grad_norm if settings.max_grad_norm is not None else 0.0,
+            bf16=settings.precision == "bf16",
+            fp16=settings.precision == "fp16",
+            use_cpu=settings.device == "cpu",
+            seed=settings.seed,
+            data_seed=settings.seed,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        trainer = Seq2SeqTrainer(
+            model=model,
+            args=args,
+            train_dataset=examples,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+            processing_class=tokenizer,
+            callbacks=[_loss_bar(losses, progress=progress)],
+        )
+        trainer.remove_callback(PrinterCallback)
+        # mT5/T5 take **kwargs but ignore num_items_in_batch (their loss is a per-batch mean), so the
+        # trainer must divide by the accumulation steps itself: one step's loss = mean of its micro-batches'.
+        trainer.model_accepts_loss_kwargs = False
+        trainer.train()
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -180,16 +209,35 @@ def finetune_seq2seq(
     record = {
         "base_model": model_name_or_path,
         "prompt_template": prompt_template,
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "num_epochs": num_epochs,
-        "max_steps": max_steps,
-        "max_input_length": max_input_length,
-        "max_target_length": max_target_length,
-        "seed": seed,
+        **settings.model_dump(),
         "n_examples": len(inputs),
         "languages": sorted(set(triples["lang"])),
         "losses": losses,
     }
-    write_atomic(output_dir / "finetune.json", (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    write_atomic(output_dir / RECORD_FILE, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     return FinetuneResult(output_dir=output_dir, losses=tuple(losses), n_examples=len(inputs))
+
+
+def _loss_bar(losses: list[float], *, progress: bool):
+    """A ``TrainerCallback`` that collects the loss of every optimizer step (the trainer logs
+    each step) into ``losses`` and shows it on the toolkit's progress bar."""
+    from transformers import TrainerCallback
+
+    from xqg_lab.core.progress import tqdm
+
+    class LossBar(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc="fine-tuning", unit="step", disable=not progress)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+                self.bar.update(1)
+                self.bar.set_postfix(loss=f"{losses[-1]:.3f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return LossBar()

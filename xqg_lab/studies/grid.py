@@ -67,18 +67,11 @@ def fine_tuned_checkpoint(
     renamed once complete: a run killed mid-training leaves nothing that could be mistaken
     for a finished checkpoint.
     """
-    import dataclasses
-
     from filelock import FileLock
 
     from xqg_lab.train import CHECKPOINT_FILE, run_training_job
 
-    spec = {
-        "model_name_or_path": job.model_name_or_path,
-        "data": {"source": job.data.source.value, **dataclasses.asdict(job.data)},
-        "config": job.config.to_dict(),
-    }
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps(job.cache_spec(), sort_keys=True).encode()).hexdigest()[:20]
     root = Path(cache_root) if cache_root is not None else cache_dir() / "checkpoints"
     folder = root / key
     root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +81,7 @@ def fine_tuned_checkpoint(
         partial = root / f"{key}.partial"
         if partial.exists():
             shutil.rmtree(partial)
-        run_training_job(job, output_dir=partial, show_progress=show_progress)
+        run_training_job(job, output_dir=partial, progress=show_progress)
         os.replace(partial, folder)
     return folder, False
 
