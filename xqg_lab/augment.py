@@ -33,30 +33,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 import pandas as pd
 
 
-class FusionRule(Choice):
+class FusionRule(Choice, label="rule"):
     """How the generated-query vectors of one passage are combined."""
 
     SUM = "sum"
     MEAN = "mean"
 
-    @classmethod
-    def label(cls) -> str:
-        return "rule"
 
-
-class NoQuery(Choice):
+class NoQuery(Choice, label="on_no_query"):
     """What ``p'`` is for a passage without generated queries (see the module docstring)."""
 
     KEEP = "keep"
     LITERAL = "literal"
-
-    @classmethod
-    def label(cls) -> str:
-        return "on_no_query"
 
 
 def check_alpha(alpha: float) -> float:

@@ -59,10 +59,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from xqg_lab.core.atomic import write_atomic
-from xqg_lab.core.config import ConfigError, check_keys, read_yaml
+from xqg_lab.core.config import ConfigError, read_yaml
+from xqg_lab.core.validation import check_keys
 from xqg_lab.data.common import OnEmpty, RetrievalData, iter_lines, parse_json, read_text
 from xqg_lab.encode.presets import EncoderPreset, Pooling, Role, get_preset, passage_text
-from xqg_lab.core.errors import Choice, DataFormatError
+from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import Choice
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +104,7 @@ E5_TEMPERATURE = 0.01
 (Wang et al., 2022, arXiv 2212.03533). Dot-product presets (DPR/Tevatron) default to 1.0."""
 
 
-class Precision(Choice):
+class Precision(Choice, label="precision"):
     """Arithmetic of the forward/backward pass (weights and optimizer stay float32)."""
 
     FP32 = "fp32"
@@ -110,10 +112,6 @@ class Precision(Choice):
     """``torch.autocast`` float16 with a gradient scaler; CUDA only."""
     BF16 = "bf16"
     """``torch.autocast`` bfloat16; CUDA or CPU."""
-
-    @classmethod
-    def label(cls) -> str:
-        return "precision"
 
     @classmethod
     def error(cls, value) -> ConfigError:
@@ -1148,17 +1146,13 @@ def _parse_training_item(item, *, index: int, path: Path, line: int | None, incl
 # -- config files and the command --------------------------------------------------------------
 
 
-class DataSource(Choice):
+class DataSource(Choice, label="source"):
     """Where a training config takes its triples from."""
 
     XQUAD = "xquad"
     """XQuAD split by article (:func:`xquad_training_split`); the demo setting."""
     DPR = "dpr"
     """A DPR/Tevatron training file (:func:`read_dpr_training_file`); the paper's setting."""
-
-    @classmethod
-    def label(cls) -> str:
-        return "source"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 
 
-class Pooling(Choice):
+class Pooling(Choice, label="pooling"):
     """How token vectors become one text vector."""
 
     CLS = "cls"
@@ -31,20 +31,12 @@ class Pooling(Choice):
     MAX = "max"
     LAST = "last"
 
-    @classmethod
-    def label(cls) -> str:
-        return "pooling"
 
-
-class PassageFields(Choice):
+class PassageFields(Choice, label="passage_fields"):
     """Which fields of a passage are encoded: ``title_text`` (``title + " " + text``) or ``text``."""
 
     TITLE_TEXT = "title_text"
     TEXT = "text"
-
-    @classmethod
-    def label(cls) -> str:
-        return "passage_fields"
 
 
 class Role(str, Enum):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xqg_lab.core.validation import check_langs
 from xqg_lab.core.atomic import write_atomic
-from xqg_lab.generate.base import check_langs, check_seed, check_template
+from xqg_lab.generate.base import LANGUAGES, check_seed, check_template
 from xqg_lab.generate.seq2seq import XQG_PROMPT, format_prompt
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def finetune_seq2seq(
         )
     if triples.empty:
         raise ValueError("expected at least one training triple, found none")
-    check_langs(sorted(set(triples["lang"])))
+    check_langs(sorted(set(triples["lang"])), sorted(LANGUAGES), what="target language", refuse_duplicates=True)
     check_template(prompt_template)
     seed = check_seed(seed)
     for name, value in (("batch_size", batch_size), ("num_epochs", num_epochs)):
