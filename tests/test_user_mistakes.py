@@ -260,7 +260,7 @@ API_CASES = {
         r"expected k \(depth of the ranked lists\) to be a positive int, found 'ten'",
     ),
     "run: null": (
-        lambda f: RunConfig.from_dict({"run": None, "notebooks": [{"notebook": "a"}]}), ConfigError,
+        lambda f: RunConfig.parse({"run": None, "notebooks": [{"notebook": "a"}]}), ConfigError,
         r"expected 'run' to be a folder name, found null; fix",
     ),
     "score-xor: empty data file": (
