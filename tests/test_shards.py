@@ -157,9 +157,9 @@ def test_select_shards_is_round_robin(shard_index, num_shards, expected):
 
 
 def test_select_shards_rejects_bad_worker_numbers():
-    with pytest.raises(ValueError, match="shard_index must be"):
+    with pytest.raises(ValueError, match="expected shard_index as an integer in"):
         select_shards(range(5), shard_index=2, num_shards=2)
-    with pytest.raises(ValueError, match="num_shards must be"):
+    with pytest.raises(ValueError, match="expected num_shards as a positive integer"):
         select_shards(range(5), num_shards=0)
 
 
