@@ -145,7 +145,7 @@ def test_recall_table_averages_languages_unweighted():
 def test_config_refuses_bad_values():
     with pytest.raises(ValueError, match="ks in 1..depth"):
         MKQAStudyConfig(ks=(20, 200), depth=100)
-    with pytest.raises(ValueError, match="unknown key 'alpah'"):
+    with pytest.raises(ValueError, match="expected a known key, found 'alpah'"):
         MKQAStudyConfig.from_parameters(alpah=0.1)
 
 

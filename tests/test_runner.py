@@ -47,7 +47,7 @@ def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny
 
 def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_encoder_dir, tmp_path):
     config = tiny_config(tiny_beir, tiny_encoder_dir, batchsize=2)
-    with pytest.raises(ConfigError, match="unknown key 'batchsize'; did you mean 'batch_size'"):
+    with pytest.raises(ConfigError, match="parameters\): expected a known key, found 'batchsize'; did you mean 'batch_size'"):
         run_config(config, reports_dir=tmp_path)
 
 

@@ -331,7 +331,7 @@ def test_bf16_autocast_runs_on_cpu(tiny_bert_dir, tmp_path):
 
 
 def test_unknown_config_key_is_refused_with_a_suggestion():
-    with pytest.raises(ConfigError, match="unknown key 'learning_rat'; did you mean 'learning_rate'"):
+    with pytest.raises(ConfigError, match="expected a known key, found 'learning_rat'; did you mean 'learning_rate'"):
         TrainingConfig.from_dict({"learning_rat": 1e-5})
 
 
@@ -342,8 +342,8 @@ def test_unknown_config_key_is_refused_with_a_suggestion():
         ({"batch_size": True}, "batch_size must be a positive integer"),
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),
         ({"learning_rate": -1e-5}, "learning_rate must be a positive number"),
-        ({"precision": "fp8"}, "precision must be one of 'fp32', 'fp16', 'bf16'"),
-        ({"pooling": "avg"}, "pooling must be one of"),
+        ({"precision": "fp8"}, "expected precision to be one of 'fp32', 'fp16', 'bf16', found 'fp8'"),
+        ({"pooling": "avg"}, "expected pooling to be one of .*found 'avg'"),
         ({"preset": "colbert"}, "valid presets: dpr, e5"),
         ({"temperature": 0}, "temperature must be a positive number"),
         ({"learning_rate": "fast"}, "learning_rate must be a number"),
@@ -380,10 +380,10 @@ def test_training_config_file_unknown_keys_are_refused_with_suggestions(tmp_path
     data = write_config(
         tmp_path, "training:\n  model_name_or_path: m\n  data: {source: xquad, eval_fracion: 0.3}\n"
     )
-    with pytest.raises(ConfigError, match="data: unknown key 'eval_fracion'; did you mean 'eval_fraction'"):
+    with pytest.raises(ConfigError, match="data: expected a known key, found 'eval_fracion'; did you mean 'eval_fraction'"):
         load_training_config(data)
     source = write_config(tmp_path, "training:\n  model_name_or_path: m\n  data: {source: msmarco}\n")
-    with pytest.raises(ConfigError, match="source must be one of 'xquad', 'dpr'"):
+    with pytest.raises(ConfigError, match="expected source to be one of 'xquad', 'dpr'"):
         load_training_config(source)
     outer = write_config(tmp_path, "trainig:\n  model_name_or_path: m\n")
     with pytest.raises(ConfigError, match="did you mean 'training'"):

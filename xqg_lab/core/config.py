@@ -63,7 +63,7 @@ class RunConfig(ConfigModel):
     title: str = ""
     data: DataSection = DataSection()
     cell_timeout: float | None = None
-    allow_external_notebooks: pydantic.StrictBool = False
+    allow_external_notebooks: bool = False
     _source: str = pydantic.PrivateAttr("")
     _mirror: str | None = pydantic.PrivateAttr(None)
 
@@ -94,6 +94,13 @@ class RunConfig(ConfigModel):
     def _seconds(cls, value):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
             raise ValueError(expected("a positive number of seconds", value, "fix: e.g. 'cell_timeout: 1800'"))
+        return value
+
+    @pydantic.field_validator("allow_external_notebooks", mode="before")
+    @classmethod
+    def _flag(cls, value):
+        if not isinstance(value, bool):
+            raise ValueError(expected("true or false", value, "fix: e.g. 'allow_external_notebooks: true'"))
         return value
 
     @classmethod
