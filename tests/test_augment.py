@@ -71,7 +71,7 @@ def test_failed_language_check_can_be_dropped():
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
 def test_alpha_outside_unit_interval_is_refused(alpha):
-    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"expected alpha in \[0, 1\]"):
         check_alpha(alpha)
 
 

@@ -191,7 +191,7 @@ def test_finetune_grid_notebook_writes_the_grid_tables_and_statistics(tiny_bert_
         "langs": ["en", "ar"], "augment_langs": ["ar"], "alphas": [0.0, 0.3], "measures": ["MRR@10"],
         "alignment_measures": ["bitext_accuracy"], "n_bootstrap": 10,
     }  # fmt: skip
-    config = RunConfig.from_dict({"run": "grid", "notebooks": [{"notebook": "finetune_grid", "parameters": params}]})
+    config = RunConfig.parse({"run": "grid", "notebooks": [{"notebook": "finetune_grid", "parameters": params}]})
     run_dir = run_config(config, reports_dir=tmp_path, progress_bar=False)
     assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "ok"
     for name in ["grid_vs_zero_shot_table.md", "grid_xQG_on_fine_tuned_table.tex", "grid_effects.csv",

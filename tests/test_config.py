@@ -11,16 +11,16 @@ def test_demo_config_parses():
 
 
 def test_misspelled_key_is_refused_with_the_closest_suggestion():
-    with pytest.raises(ConfigError, match=r"unknown key 'notebok'; did you mean 'notebooks'\?"):
-        RunConfig.from_dict({"run": "x", "notebok": []})
-    with pytest.raises(ConfigError, match=r"notebooks\[0\]: unknown key 'parameter'; did you mean 'parameters'"):
-        RunConfig.from_dict({"run": "x", "notebooks": [{"notebook": "a", "parameter": {}}]})
+    with pytest.raises(ConfigError, match=r"expected a known key, found 'notebok'; did you mean 'notebooks'\?"):
+        RunConfig.parse({"run": "x", "notebok": []})
+    with pytest.raises(ConfigError, match=r"notebooks\[0\]: expected a known key, found 'parameter'; did you mean 'parameters'"):
+        RunConfig.parse({"run": "x", "notebooks": [{"notebook": "a", "parameter": {}}]})
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden"])
 def test_run_name_must_stay_inside_the_reports_folder(name):
     with pytest.raises(ConfigError, match="plain folder name"):
-        RunConfig.from_dict({"run": name, "notebooks": [{"notebook": "a"}]})
+        RunConfig.parse({"run": name, "notebooks": [{"notebook": "a"}]})
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path):

@@ -71,7 +71,7 @@ def test_passage_fields_text_drops_the_title_and_is_recorded(tiny_encoder_dir):
     both = default.with_passage_fields("text")
     np.testing.assert_array_equal(both.encode_passages(frame), enc.encode_passages(frame))
     assert default.preset.passage_fields.value == "title_text" and passage_text("T", "x", "text") == "x"
-    with pytest.raises(ValueError, match="passage_fields must be one of 'title_text', 'text'"):
+    with pytest.raises(ValueError, match="expected passage_fields to be one of 'title_text', 'text'"):
         Encoder(str(tiny_encoder_dir), passage_fields="title")
 
 

@@ -35,7 +35,8 @@ from xqg_lab.generate import (
     samples_per_passage,
     split_questions,
 )
-from xqg_lab.generate.base import check_langs, records_frame, row_seed
+from xqg_lab.core.validation import check_langs
+from xqg_lab.generate.base import LANGUAGES, records_frame, row_seed
 from xqg_lab.generate.causal import DEFAULT_EXAMPLES, FewShotPrompt, clean_question, completion_prompt
 from xqg_lab.generate.langcheck import script_shares
 from xqg_lab.generate.seq2seq import XQG_PROMPT
@@ -98,11 +99,14 @@ def test_language_table_covers_xquad_and_xor_tydi():
 
 
 def test_check_langs_rejects_unknown_and_duplicates():
-    with pytest.raises(ValueError, match="unknown language 'xx'.*ar, bn"):
-        check_langs(["de", "xx"])
-    with pytest.raises(ValueError, match="duplicates"):
-        check_langs(["de", "de"])
-    assert check_langs("de") == ("de",)
+    def target(langs):
+        return check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
+
+    with pytest.raises(ValueError, match="expected target language to be one of 'ar', 'bn'.*found 'xx'"):
+        target(["de", "xx"])
+    with pytest.raises(ValueError, match=r"expected distinct target languages, found \['de'\]"):
+        target(["de", "de"])
+    assert target("de") == ("de",)
 
 
 def test_make_generator_unknown_name_lists_valid():

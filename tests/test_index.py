@@ -28,7 +28,7 @@ def test_search_caps_k_at_the_number_of_passages():
 
 
 def test_search_rejects_dimension_mismatch_and_nan():
-    with pytest.raises(ValueError, match="same dimension; got 3 and 4"):
+    with pytest.raises(ValueError, match="same dimension, found 3 and 4"):
         search(np.ones((1, 3)), np.ones((2, 4)), k=1)
     bad = np.ones((3, 2))
     bad[1, 0] = np.nan

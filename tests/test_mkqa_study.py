@@ -145,7 +145,7 @@ def test_recall_table_averages_languages_unweighted():
 def test_config_refuses_bad_values():
     with pytest.raises(ValueError, match="ks in 1..depth"):
         MKQAStudyConfig(ks=(20, 200), depth=100)
-    with pytest.raises(ValueError, match="unknown key 'alpah'"):
+    with pytest.raises(ValueError, match="expected a known key, found 'alpah'"):
         MKQAStudyConfig.from_parameters(alpah=0.1)
 
 
@@ -175,7 +175,7 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
     for step in shipped.notebooks:
         params = {**step.parameters, **offline, **(study if step.notebook == "mkqa_study" else {})}
         steps.append({"notebook": step.notebook, "parameters": params})
-    config = RunConfig.from_dict({"run": "mkqa-offline", "notebooks": steps})
+    config = RunConfig.parse({"run": "mkqa-offline", "notebooks": steps})
     run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
 
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -21,7 +21,7 @@ def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
     from xqg_lab.runner.run import run_config
 
     encoder = {"encoder": str(tiny_bert_dir), "preset": "dpr"}
-    config = RunConfig.from_dict({"run": "chain", "notebooks": [
+    config = RunConfig.parse({"run": "chain", "notebooks": [
         {"notebook": "query_generation", "parameters": {
             "generator": "seq2seq", "model_name_or_path": str(tiny_mt5_dir), "langs": GEN_LANGS,
             "n_per_lang": N_PER_LANG, "max_passages": N_PASSAGES, "batch_size": 4, "store": "generated_queries"}},

@@ -359,7 +359,7 @@ def test_alignment_notebook_papermill_run(tiny_encoder_dir, tmp_path, isolated_c
         "alphas": [0.0, 0.5], "n_bootstrap": 5, "max_pairs": 40, "batch_size": 16,
         "measure_options": {"ksg_mi": {"n_permutations": 3}, "language_probe": {"n_splits": 2}},
     }  # fmt: skip
-    config = RunConfig.from_dict({"run": "tiny-alignment", "notebooks": [{"notebook": "alignment", "parameters": params}]})
+    config = RunConfig.parse({"run": "tiny-alignment", "notebooks": [{"notebook": "alignment", "parameters": params}]})
     run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
     for name in ["alignment.ipynb", "alignment.html", "alignment_pairs.csv", "alignment_results.csv",
                  "alignment_by_lang.csv", "alignment_heatmap.svg", "alignment_alpha.png", "alignment_changes.csv",

@@ -74,7 +74,7 @@ def _config(released, dev_file, tiny_bert_dir, tmp_path, **overrides):
         work_dir=str(tmp_path / "work"), n_per_lang=N_PER_LANG, k=N_PASSAGES, shard_size=16, batch_size=16,
         device="cpu",
     )
-    return PaperTableConfig.from_parameters(**{**params, **overrides})
+    return PaperTableConfig.parse({**params, **overrides})
 
 
 def _run(config):
@@ -202,25 +202,25 @@ def test_released_files_are_in_numeric_order(released):
 @pytest.mark.parametrize(
     ("overrides", "error", "match"),
     [
-        ({"queries": "FILL_IN/data"}, ValueError, "queries is still the placeholder"),
-        ({"retrievers": {"XLM-R": "FILL_IN/xlmr"}}, ValueError, r"retrievers\['XLM-R'\] is still the placeholder"),
-        ({"corpus": "psgs.tsv"}, ValueError, "corpus must be empty with query_format 'released-jsonl'"),
-        ({"query_format": "parquet"}, ValueError, "query_format 'parquet' needs corpus"),
-        ({"query_format": "tsv"}, ValueError, "query_format must be one of 'released-jsonl', 'store', 'parquet'"),
-        ({"alpha": 0.0}, ValueError, "alpha must be above 0"),
-        ({"langs": ["ar", "de"]}, ValueError, "langs must be XOR-TyDi languages"),
-        ({"retrievers": {"a b": "m", "a-b": "m"}}, ValueError, "names must differ"),
-        ({"alhpa": 0.01}, ConfigError, "unknown key 'alhpa'; did you mean 'alpha'"),
-        ({"scale": {"backend": "spark"}}, ConfigError, "scale: backend must be one of 'local', 'ray'; got 'spark'"),
-        ({"scale": {"backnd": "ray"}}, ConfigError, "scale: unknown key 'backnd'; did you mean 'backend'"),
-        ({"scale": {"ray": {"num_workers": 0}}}, ConfigError, "scale: num_workers must be at least 1"),
-        ({"scale": "ray"}, ConfigError, "scale: expected a mapping, found str"),
+        ({"queries": "FILL_IN/data"}, ValueError, "queries: expected queries pointing at a real file or model, found 'FILL_IN/data'"),
+        ({"retrievers": {"XLM-R": "FILL_IN/xlmr"}}, ValueError, r"expected retrievers\['XLM-R'\] pointing at a real file or model, found 'FILL_IN/xlmr'"),
+        ({"corpus": "psgs.tsv"}, ValueError, "expected an empty corpus with query_format 'released-jsonl'.*found 'psgs.tsv'"),
+        ({"query_format": "parquet"}, ValueError, "expected a corpus .a DPR-style TSV. with query_format 'parquet', found ''"),
+        ({"query_format": "tsv"}, ValueError, "query_format: expected query_format to be one of 'released-jsonl', 'store', 'parquet', found 'tsv'"),
+        ({"alpha": 0.0}, ValueError, "alpha: expected alpha above 0 .*found 0.0"),
+        ({"langs": ["ar", "de"]}, ValueError, "langs: expected langs among the XOR-TyDi languages .*found \\['ar', 'de'\\]"),
+        ({"retrievers": {"a b": "m", "a-b": "m"}}, ValueError, "expected retriever names that differ in letters or digits, found \\['a b', 'a-b'\\]"),
+        ({"alhpa": 0.01}, ConfigError, "expected a known key, found 'alhpa'; did you mean 'alpha'"),
+        ({"scale": {"backend": "spark"}}, ConfigError, "scale.backend: expected backend to be one of 'local', 'ray', found 'spark'"),
+        ({"scale": {"backnd": "ray"}}, ConfigError, "scale: expected a known key, found 'backnd'; did you mean 'backend'"),
+        ({"scale": {"ray": {"num_workers": 0}}}, ConfigError, "scale.ray.num_workers: expected greater than or equal to 1, found 0"),
+        ({"scale": "ray"}, ConfigError, "scale: expected a valid dictionary or instance of ScaleConfig, found 'ray'"),
     ],
 )
 def test_config_refuses_bad_parameters(overrides, error, match):
     params = {"retrievers": {"mBERT": "m"}, "queries": "data", **overrides}
     with pytest.raises(error, match=match):
-        PaperTableConfig.from_parameters(**params)
+        PaperTableConfig.parse(params)
 
 
 @pytest.mark.parametrize(
@@ -228,12 +228,12 @@ def test_config_refuses_bad_parameters(overrides, error, match):
     [
         ({"backend": "local"}, ScaleConfig()),
         ({"backend": "ray", "ray": {"address": "auto", "num_workers": 4, "num_gpus_per_worker": 1}},
-         ScaleConfig(Backend.RAY, RayOptions(address="auto", num_workers=4, num_gpus_per_worker=1))),
-        (ScaleConfig(Backend.RAY), ScaleConfig(Backend.RAY)),
+         ScaleConfig(backend=Backend.RAY, ray=RayOptions(address="auto", num_workers=4, num_gpus_per_worker=1))),
+        (ScaleConfig(backend=Backend.RAY), ScaleConfig(backend=Backend.RAY)),
     ],
 )
 def test_config_parses_the_scale_parameter(scale, expected):
-    config = PaperTableConfig.from_parameters(retrievers={"mBERT": "m"}, queries="data", scale=scale)
+    config = PaperTableConfig.parse({"retrievers": {"mBERT": "m"}, "queries": "data", "scale": scale})
     assert config.scale == expected
     assert PaperTableConfig(retrievers={"mBERT": "m"}, queries="data").scale == ScaleConfig()
 
@@ -278,7 +278,7 @@ def test_notebook_runs_through_papermill(released, dev_file, tiny_bert_dir, tmp_
         retrievers={"mBERT": str(tiny_bert_dir)}, queries=str(released), dev=str(dev_file),
         work_dir=str(tmp_path / "work"), n_per_lang=N_PER_LANG, k=N_PASSAGES, shard_size=16, batch_size=16, device="cpu",
     )
-    config = RunConfig.from_dict({"run": "paper", "notebooks": [{"notebook": "paper_table", "parameters": params}]})
+    config = RunConfig.parse({"run": "paper", "notebooks": [{"notebook": "paper_table", "parameters": params}]})
     run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
     table = pd.read_csv(run_dir / "paper_table_vs_published.csv")
     assert len(table) == 2 * (len(XOR_LANGS) + 1)
@@ -299,5 +299,5 @@ def test_paper_config_file_has_the_published_rows_and_names_what_to_fill_in():
     check_parameters(find_notebook(step.notebook), step.parameters, where="paper_xor_tydi.yaml")
     assert list(step.parameters["retrievers"]) == list(published_table()["retriever"].unique())
     assert step.parameters["alpha"] == 0.01 and step.parameters["n_per_lang"] == 5
-    with pytest.raises(ValueError, match="still the placeholder"):
-        PaperTableConfig.from_parameters(**step.parameters)
+    with pytest.raises(ValueError, match="pointing at a real file or model, found .FILL_IN"):
+        PaperTableConfig.parse(step.parameters)

@@ -107,10 +107,10 @@ def test_ray_backend_equals_local_backend(local_ray, tiny_encoder_dir, tmp_path)
 
 
 def test_scale_config_selects_the_backend_and_refuses_unknown_keys():
-    config = ScaleConfig.from_dict({"backend": "ray", "ray": {"address": "auto", "num_workers": 4, "num_gpus_per_worker": 1}})
+    config = ScaleConfig.parse({"backend": "ray", "ray": {"address": "auto", "num_workers": 4, "num_gpus_per_worker": 1}})
     assert config.backend is Backend.RAY and config.ray == RayOptions(address="auto", num_workers=4, num_gpus_per_worker=1)
-    assert ScaleConfig.from_dict(None).backend is Backend.LOCAL
-    with pytest.raises(ValueError, match="backend must be one of 'local', 'ray'"):
-        ScaleConfig.from_dict({"backend": "spark"})
+    assert ScaleConfig.parse(None).backend is Backend.LOCAL
+    with pytest.raises(ValueError, match="expected backend to be one of 'local', 'ray', found 'spark'"):
+        ScaleConfig.parse({"backend": "spark"})
     with pytest.raises(ValueError, match="did you mean 'num_workers'"):
-        ScaleConfig.from_dict({"backend": "ray", "ray": {"num_worker": 2}})
+        ScaleConfig.parse({"backend": "ray", "ray": {"num_worker": 2}})

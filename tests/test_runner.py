@@ -27,7 +27,7 @@ def tiny_beir(tmp_path):
 
 def tiny_config(tiny_beir, encoder_dir, **overrides):
     params = {"dataset": f"beir:{tiny_beir}", "encoder": str(encoder_dir), "k": 3, "batch_size": 2, **overrides}
-    return RunConfig.from_dict({"run": "tiny", "notebooks": [{"notebook": "retrieval_eval", "parameters": params}]})
+    return RunConfig.parse({"run": "tiny", "notebooks": [{"notebook": "retrieval_eval", "parameters": params}]})
 
 
 def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
@@ -47,7 +47,7 @@ def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny
 
 def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_encoder_dir, tmp_path):
     config = tiny_config(tiny_beir, tiny_encoder_dir, batchsize=2)
-    with pytest.raises(ConfigError, match="unknown key 'batchsize'; did you mean 'batch_size'"):
+    with pytest.raises(ConfigError, match="parameters\): expected a known key, found 'batchsize'; did you mean 'batch_size'"):
         run_config(config, reports_dir=tmp_path)
 
 
@@ -149,7 +149,7 @@ def write_notebook(path, *cells):
 
 
 def config_of(*steps, **extra):
-    return RunConfig.from_dict({"run": "warm", **extra,
+    return RunConfig.parse({"run": "warm", **extra,
                                 "notebooks": [{"notebook": str(nb), "parameters": p} for nb, p in steps]})
 
 
@@ -164,7 +164,7 @@ def test_notebook_outside_the_notebooks_folder_is_refused_unless_allowed(where, 
     name = {"traversal": "../../elsewhere/evil", "absolute": str(outside / "evil.ipynb"), "symlink": "link"}[where]
     if where == "symlink":
         (work / "notebooks" / "link.ipynb").symlink_to(outside / "evil.ipynb")
-    config = RunConfig.from_dict({"run": "r", "notebooks": [{"notebook": name}]}, source="run.yaml")
+    config = RunConfig.parse({"run": "r", "notebooks": [{"notebook": name}]}, where="run.yaml")
     with pytest.raises(ConfigError, match=r"run.yaml: notebooks\[0\]: expected a notebook of .*notebooks.*, found "
                                           r".*evil.ipynb.*allow_external_notebooks: true.*--allow-external-notebooks"):
         run_config(config, reports_dir="reports", progress_bar=False)
@@ -175,12 +175,12 @@ def test_notebook_outside_the_notebooks_folder_is_refused_unless_allowed(where, 
 
 def test_config_keys_of_the_runner_are_validated():
     base = {"run": "r", "notebooks": [{"notebook": "retrieval_eval"}]}
-    assert RunConfig.from_dict({**base, "cell_timeout": 60, "allow_external_notebooks": True}).cell_timeout == 60
+    assert RunConfig.parse({**base, "cell_timeout": 60, "allow_external_notebooks": True}).cell_timeout == 60
     for key, value, expected in [("cell_timeout", -1, "positive number of seconds"),
                                  ("cell_timeout", "ten", "positive number of seconds"),
                                  ("allow_external_notebooks", "yes", "true or false")]:
         with pytest.raises(ConfigError, match=rf"{key}: expected a {expected}|{key}: expected {expected}"):
-            RunConfig.from_dict({**base, key: value})
+            RunConfig.parse({**base, key: value})
 
 
 @pytest.fixture

@@ -157,9 +157,9 @@ def test_select_shards_is_round_robin(shard_index, num_shards, expected):
 
 
 def test_select_shards_rejects_bad_worker_numbers():
-    with pytest.raises(ValueError, match="shard_index must be"):
+    with pytest.raises(ValueError, match="expected shard_index as an integer in"):
         select_shards(range(5), shard_index=2, num_shards=2)
-    with pytest.raises(ValueError, match="num_shards must be"):
+    with pytest.raises(ValueError, match="expected num_shards as a positive integer"):
         select_shards(range(5), num_shards=0)
 
 
@@ -465,10 +465,10 @@ def test_cli_config_selects_the_backend_and_given_flags_override_it(tiny_encoder
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("scale:\n  backnd: ray\n", r"scale: unknown key 'backnd'; did you mean 'backend'\?"),
-        ("scael:\n  backend: ray\n", r"unknown key 'scael'; did you mean 'scale'\?"),
-        ("scale:\n  ray: {num_wokers: 2}\n", r"unknown key 'num_wokers'; did you mean 'num_workers'\?"),
-        ("scale:\n  backend: spark\n", r"backend must be one of 'local', 'ray'; got 'spark'"),
+        ("scale:\n  backnd: ray\n", r"scale\.yaml: scale: expected a known key, found 'backnd'; did you mean 'backend'\?"),
+        ("scael:\n  backend: ray\n", r"scale\.yaml: expected a known key, found 'scael'; did you mean 'scale'\?"),
+        ("scale:\n  ray: {num_wokers: 2}\n", r"scale: ray: expected a known key, found 'num_wokers'; did you mean 'num_workers'\?"),
+        ("scale:\n  backend: spark\n", r"scale: backend: expected backend to be one of 'local', 'ray', found 'spark'"),
     ],
 )
 def test_cli_config_with_a_bad_scale_section_is_refused_naming_the_file(text, match, corpus, tmp_path, capsys):

@@ -56,11 +56,11 @@ def test_dotted_chart_stem_keeps_every_file(tmp_path):
 )
 def test_run_that_is_not_a_name_is_refused(run, match):
     with pytest.raises(ConfigError, match=match):
-        RunConfig.from_dict({"run": run, "notebooks": [{"notebook": "sizing"}]})
+        RunConfig.parse({"run": run, "notebooks": [{"notebook": "sizing"}]})
 
 
 def test_integer_run_name_is_read_as_text():
-    assert RunConfig.from_dict({"run": 2024, "notebooks": [{"notebook": "sizing"}]}).run == "2024"
+    assert RunConfig.parse({"run": 2024, "notebooks": [{"notebook": "sizing"}]}).run == "2024"
 
 
 @pytest.mark.parametrize(

@@ -51,12 +51,12 @@ def test_search_memory_in_memory_vs_sharded():
 
 def test_params_refuse_unknown_keys_and_non_positive_values():
     with pytest.raises(ValueError, match="did you mean 'n_gpus'"):
-        SizingParams.from_mapping({"n_gpu": 4})
-    with pytest.raises(ValueError, match="n_passages must be a positive number"):
-        SizingParams(n_passages=0)
-    with pytest.raises(ValueError, match="embedding_bytes must be 2"):
-        SizingParams(embedding_bytes=8)
-    assert SizingParams.from_mapping({"n_gpus": 4}).n_queries == 630_000_000
+        SizingParams.parse({"n_gpu": 4})
+    with pytest.raises(ValueError, match="n_passages: expected a positive number, found 0"):
+        SizingParams.parse({"n_passages": 0})
+    with pytest.raises(ValueError, match="expected embedding_bytes 2 .float16. or 4 .float32., found 8"):
+        SizingParams.parse({"embedding_bytes": 8})
+    assert SizingParams.parse({"n_gpus": 4}).n_queries == 630_000_000
 
 
 def test_throughputs_are_read_from_a_bench_results_file(tmp_path):

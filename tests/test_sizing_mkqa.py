@@ -22,4 +22,4 @@ def test_mkqa_estimate_hand_checked():
 
 def test_mkqa_sizing_refuses_unknown_keys():
     with pytest.raises(ValueError, match="did you mean 'pool_k'"):
-        sizing.MKQAStudySizing.from_mapping({"pool_kk": 3})
+        sizing.MKQAStudySizing.parse({"pool_kk": 3})

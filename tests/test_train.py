@@ -387,7 +387,7 @@ def test_training_config_file_unknown_keys_are_refused_with_suggestions(tmp_path
     data = write_config(
         tmp_path, "training:\n  model_name_or_path: m\n  data: {source: xquad, eval_fracion: 0.3}\n"
     )
-    with pytest.raises(ConfigError, match="data: eval_fracion: expected a known key, found 'eval_fracion'; did you mean 'eval_fraction'"):
+    with pytest.raises(ConfigError, match="data: expected a known key, found 'eval_fracion'; did you mean 'eval_fraction'"):
         load_training_config(data)
     source = write_config(tmp_path, "training:\n  model_name_or_path: m\n  data: {source: msmarco}\n")
     with pytest.raises(ConfigError, match="data: source: expected one of 'xquad', 'dpr', found 'msmarco'"):

@@ -117,10 +117,10 @@ CLI_CASES = {
         lambda t: ["run", _config(t, SIZING), "--reports-dir", "reports", "--kernel", "no-such-kernel"],
         ["--kernel to be an installed Jupyter kernel", "'no-such-kernel'"],
     ),
-    'k: "ten"': (lambda t: ["run", _retrieval(t, k="ten")], ["c.yaml: notebooks[0]", "'k' to be int, found str 'ten'"]),
-    "k: 10.5": (lambda t: ["run", _retrieval(t, k=10.5)], ["'k' to be int, found float 10.5", "k: 10"]),
-    'langs: "en"': (lambda t: ["run", _retrieval(t, langs="en")], ["'langs' to be list, found str 'en'", "langs: [en]"]),
-    'measures: "MRR@10"': (lambda t: ["run", _retrieval(t, measures="MRR@10")], ["'measures' to be list"]),
+    'k: "ten"': (lambda t: ["run", _retrieval(t, k="ten")], ["c.yaml: notebooks[0]", "k: expected a valid integer, found 'ten'"]),
+    "k: 10.5": (lambda t: ["run", _retrieval(t, k=10.5)], ["k: expected a valid integer, found 10.5", "k: 10"]),
+    'langs: "en"': (lambda t: ["run", _retrieval(t, langs="en")], ["langs: expected a valid list, found 'en'", "langs: [en]"]),
+    'measures: "MRR@10"': (lambda t: ["run", _retrieval(t, measures="MRR@10")], ["measures: expected a valid list"]),
     "score-xor: empty data file": (_score_empty, ["dev.jsonl", "found an empty file"]),
     "shards encode: empty corpus": (_shards_empty_corpus, ["corpus.tsv", "at least one passage, found none"]),
 }
@@ -225,7 +225,7 @@ API_CASES = {
         lambda f: _heldout_collection([]), ValueError, r"expected some of: de, en .*found an empty language selection; fix"
     ),
     "unknown language (held-out evaluation)": (
-        lambda f: _heldout_collection(["fr"]), ValueError, r"unknown query language 'fr'; expected one of: de, en"
+        lambda f: _heldout_collection(["fr"]), ValueError, r"expected query language to be one of 'de', 'en', found 'fr'"
     ),
     "device='cuda' on a CPU machine": (
         lambda f: _cuda(f("tiny_bert_dir")), ValueError,
@@ -260,7 +260,7 @@ API_CASES = {
         r"expected k \(depth of the ranked lists\) to be a positive int, found 'ten'",
     ),
     "run: null": (
-        lambda f: RunConfig.from_dict({"run": None, "notebooks": [{"notebook": "a"}]}), ConfigError,
+        lambda f: RunConfig.parse({"run": None, "notebooks": [{"notebook": "a"}]}), ConfigError,
         r"expected 'run' to be a folder name, found null; fix",
     ),
     "score-xor: empty data file": (

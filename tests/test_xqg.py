@@ -75,5 +75,5 @@ def test_passage_without_queries_keeps_its_vector_by_default(table_encoder):
     table_rows = no_query_counts({"kept": kept}).to_dict("records")
     assert table_rows == [{"condition": "kept", "augment_langs": "de", "n_passages": 2, "n_no_query": 1,
                            "on_no_query": "keep"}]  # fmt: skip
-    with pytest.raises(ValueError, match="on_no_query must be one of 'keep', 'literal'"):
+    with pytest.raises(ValueError, match="expected on_no_query to be one of 'keep', 'literal'"):
         evaluate_xqg(data, generated, table_encoder(table), alphas=[0.5], on_no_query="zero")

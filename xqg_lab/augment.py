@@ -33,41 +33,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice, expected
 import pandas as pd
 
 
-class FusionRule(Choice):
+class FusionRule(Choice, label="rule"):
     """How the generated-query vectors of one passage are combined."""
 
     SUM = "sum"
     MEAN = "mean"
 
-    @classmethod
-    def label(cls) -> str:
-        return "rule"
 
-
-class NoQuery(Choice):
+class NoQuery(Choice, label="on_no_query"):
     """What ``p'`` is for a passage without generated queries (see the module docstring)."""
 
     KEEP = "keep"
     LITERAL = "literal"
-
-    @classmethod
-    def label(cls) -> str:
-        return "on_no_query"
 
 
 def check_alpha(alpha: float) -> float:
     """``alpha`` as a float in [0, 1]; TypeError for a non-number, ValueError outside (or NaN)."""
     if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
         raise TypeError(
-            f"alpha must be a real number in [0, 1], e.g. 0.01; got {type(alpha).__name__} {alpha!r}"
+            f"expected alpha as a real number in [0, 1], found {type(alpha).__name__} {alpha!r}; fix: e.g. alpha=0.01"
         )
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1] (the weight of the query vectors); got {alpha}")
+        raise ValueError(expected("alpha in [0, 1] (the weight of the query vectors)", alpha, "fix: e.g. alpha=0.01"))
     return alpha
 
 
@@ -214,7 +206,7 @@ def select_queries(
     selected = generated[keep]
     if max_per_lang is not None:
         if max_per_lang < 1:
-            raise ValueError(f"max_per_lang must be at least 1; got {max_per_lang}")
+            raise ValueError(expected("max_per_lang of at least 1", max_per_lang, "fix: e.g. max_per_lang=5, or None for all"))
         rank = selected.sort_values("sample").groupby(["doc_id", "lang"]).cumcount()
         selected = selected[rank.reindex(selected.index) < max_per_lang]
     return selected
@@ -318,8 +310,8 @@ def augment_passages(passage_embeddings: np.ndarray, query_sum: np.ndarray, *, a
     s = np.asarray(query_sum, dtype=np.float32)
     if p.ndim != 2 or p.shape != s.shape:
         raise ValueError(
-            f"passage embeddings {p.shape} and query sums {s.shape} must be 2-d arrays of the same shape "
-            "(same passages in the same order, same dimension)"
+            f"expected passage embeddings and query sums as 2-d arrays of the same shape (same passages in the same "
+            f"order, same dimension), found {p.shape} and {s.shape}; fix: build both from the same passages"
         )
     _check_finite("passage_embeddings", p)
     _check_finite("query_sum", s)

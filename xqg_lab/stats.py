@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 
 __all__ = [
     "PairedTest",
@@ -69,15 +69,7 @@ __all__ = [
 # --------------------------------------------------------------------------- closed choices
 
 
-class _StatsChoice(Choice):
-    """The closed choices of this module; ``parse`` says ``expected <label> to be one of ..., found ...``."""
-
-    @classmethod
-    def error(cls, value) -> ValueError:
-        return ValueError(f"expected {cls.label()} to be one of {cls.valid()}, found {value!r}")
-
-
-class PairedTest(_StatsChoice):
+class PairedTest(Choice, label="test"):
     """Paired significance tests: ``"t"`` (paired t-test, the paper's choice), ``"wilcoxon"``
     (signed-rank) and ``"randomisation"`` (sign-flip permutation test of the mean difference)."""
 
@@ -85,54 +77,34 @@ class PairedTest(_StatsChoice):
     WILCOXON = "wilcoxon"
     RANDOMISATION = "randomisation"
 
-    @classmethod
-    def label(cls) -> str:
-        return "test"
 
-
-class Alternative(_StatsChoice):
+class Alternative(Choice, label="alternative"):
     """Alternative hypothesis about ``d = b - a``: ``"greater"`` means the treatment ``b`` scores higher."""
 
     TWO_SIDED = "two-sided"
     GREATER = "greater"
     LESS = "less"
 
-    @classmethod
-    def label(cls) -> str:
-        return "alternative"
 
-
-class Correction(_StatsChoice):
+class Correction(Choice, label="correction"):
     """Multiple-comparison correction applied by :func:`compare`: ``"holm"`` or ``"none"``."""
 
     HOLM = "holm"
     NONE = "none"
 
-    @classmethod
-    def label(cls) -> str:
-        return "correction"
 
-
-class CIMethod(_StatsChoice):
+class CIMethod(Choice, label="method"):
     """Bootstrap interval methods of ``scipy.stats.bootstrap``: ``"BCa"`` (default), ``"percentile"``, ``"basic"``."""
 
     BCA = "BCa"
     PERCENTILE = "percentile"
     BASIC = "basic"
 
-    @classmethod
-    def label(cls) -> str:
-        return "method"
 
-
-class _ZeroMethod(_StatsChoice):
+class _ZeroMethod(Choice, label="zero_method"):
     WILCOX = "wilcox"
     PRATT = "pratt"
     ZSPLIT = "zsplit"
-
-    @classmethod
-    def label(cls) -> str:
-        return "zero_method"
 
 
 _TEST_LABEL = {

@@ -143,12 +143,6 @@ def check_options(*, n_bootstrap: int, confidence: float) -> None:
         raise ValueError(f"expected confidence in (0, 1), e.g. 0.95, found {confidence!r}")
 
 
-def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"expected {name} as an int >= {minimum}, found {value!r}")
-    return int(value)
-
-
 def l2_normalize(A: np.ndarray, label: str, measure: str) -> np.ndarray:
     """Rows scaled to unit L2 norm; a zero row has no direction and is rejected."""
     norms = np.linalg.norm(A, axis=1)

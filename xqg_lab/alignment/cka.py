@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from xqg_lab.core.validation import check_positive_int
 from xqg_lab.alignment._base import (
     Estimate,
     check_options,
     check_pair,
-    check_positive_int,
     make_estimate,
     resample_counts,
     upper_block_pairs,

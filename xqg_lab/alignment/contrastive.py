@@ -23,12 +23,11 @@ from enum import Enum
 
 import numpy as np
 
-from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import check_choice, check_positive_int
 from xqg_lab.alignment._base import (
     Estimate,
     check_options,
     check_pair,
-    check_positive_int,
     l2_normalize,
     make_estimate,
     resample_counts,
@@ -156,7 +155,7 @@ def infonce_bound(
         ``value`` = symmetric mean; parts ``x_to_y`` and ``y_to_x``; ``reference = log N``.
     """
     name = "infonce_bound"
-    similarity = check_choice(Similarity, similarity, "similarity")
+    similarity = check_choice(similarity, Similarity, what="similarity")
     if temperature is None:
         temperature = E5_TEMPERATURE if similarity is Similarity.COSINE else DPR_TEMPERATURE
     if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
@@ -227,7 +226,7 @@ def bitext_accuracy(
         ``value`` = mean of both directions; parts ``x_to_y`` and ``y_to_x``.
     """
     name = "bitext_accuracy"
-    scoring = check_choice(Scoring, scoring, "scoring")
+    scoring = check_choice(scoring, Scoring, what="scoring")
     check_options(n_bootstrap=n_bootstrap, confidence=confidence)
     batch_size = check_positive_int(batch_size, "batch_size")
     k = check_positive_int(k, "k")

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import check_choice
 from xqg_lab.data.common import passage_text
 from xqg_lab.encode.presets import Role
 
@@ -386,7 +386,7 @@ def xqg_pairs(
         :data:`PAIR_COLUMNS` + ``question_id``, ``doc_id``; ``pair_id`` = ``query_id``.
     """
     roles = _check_split(split)
-    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
     present = sorted(set(data.queries["lang"]))
     langs = _langs(langs, [lang for lang in present if lang != "en"])
     unknown = sorted(set(langs) - set(present))
@@ -415,7 +415,7 @@ def xqg_pairs(
 def load_view(view: View | str, langs: Iterable[str] | str | None = None, **kwargs: Any) -> pd.DataFrame:
     """Build a view by name (any :class:`View` but ``xqg``, which needs a split:
     :func:`xqg_pairs`); ``kwargs`` go to the view's function (e.g. ``source`` for mkqa)."""
-    view = check_choice(View, view, "view")
+    view = check_choice(view, View, what="view")
     builders: dict[View, Callable[..., pd.DataFrame]] = {
         View.XQUAD_QUESTIONS: xquad_question_pairs,
         View.XQUAD_PASSAGES: xquad_passage_pairs,
@@ -469,8 +469,8 @@ def embed_pairs(
     """Embed both sides of ``pairs``: ``(X, Y)``, float32 ``(n, dim)`` each, row i of X
     paired with row i of Y (the encoder's cache makes repeated calls free)."""
     _check_pairs(pairs)
-    src_role = check_choice(Role, src_role, "src_role")
-    tgt_role = check_choice(Role, tgt_role, "tgt_role")
+    src_role = check_choice(src_role, Role, what="src_role")
+    tgt_role = check_choice(tgt_role, Role, what="tgt_role")
     X = np.asarray(encoder.encode(pairs["src_text"].tolist(), role=src_role), dtype=np.float32)
     Y = np.asarray(encoder.encode(pairs["tgt_text"].tolist(), role=tgt_role), dtype=np.float32)
     return X, Y
@@ -478,7 +478,7 @@ def embed_pairs(
 
 def embed_view(pairs: pd.DataFrame, encoder, view: View | str) -> tuple[np.ndarray, np.ndarray]:
     """:func:`embed_pairs` with the roles of ``view`` (:data:`VIEWS`)."""
-    spec = VIEWS[check_choice(View, view, "view")]
+    spec = VIEWS[check_choice(view, View, what="view")]
     return embed_pairs(pairs, encoder, src_role=spec.src_role, tgt_role=spec.tgt_role)
 
 
@@ -519,7 +519,7 @@ def augmented_sources(
     from xqg_lab.augment import NoQuery, accumulate_query_sums, augment_passages, fusion_target
 
     _check_pairs(pairs, extra=("doc_id",))
-    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
     on_no_query = NoQuery.parse(on_no_query)
     doc_ids = list(dict.fromkeys(pairs["doc_id"].astype(str)))
     row_of = {d: i for i, d in enumerate(doc_ids)}
@@ -554,7 +554,7 @@ def passages_without_queries(
     """Distinct passages of an xQG view with no augmentation query, per language set:
     ``{"all": n}`` (``augment_langs="all"``) or ``{lang: n}`` per row language (``"target"``)."""
     _check_pairs(pairs, extra=("doc_id",))
-    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
     docs = pairs["doc_id"].astype(str)
     if augment_langs is AugmentLangs.ALL:
         return {"all": int(docs[~docs.isin(set(augment["doc_id"].astype(str)))].nunique())}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import check_choice
 from xqg_lab.alignment._base import Estimate
 from xqg_lab.alignment.cka import linear_cka
 from xqg_lab.alignment.contrastive import bitext_accuracy, infonce_bound
@@ -99,7 +99,7 @@ def measure_options(options: Mapping[str, Mapping[str, Any]] | None, chosen: lis
     options = dict(options or {})
     parsed: dict[Measure, dict[str, Any]] = {}
     for key, kwargs in options.items():
-        measure = check_choice(Measure, key, "an options key")
+        measure = check_choice(key, Measure, what="an options key")
         if measure not in chosen:
             raise ValueError(f"options given for {measure.value!r}, which is not among the requested measures")
         if not isinstance(kwargs, Mapping):
@@ -151,7 +151,7 @@ def alignment_report(
     """
     chosen = []
     for m in measures:
-        measure = check_choice(Measure, m, "a measure")
+        measure = check_choice(m, Measure, what="a measure")
         if measure not in chosen:
             chosen.append(measure)
     if not chosen:

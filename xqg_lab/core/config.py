@@ -18,12 +18,15 @@ of its notebooks: only notebooks of ``notebooks/`` unless ``allow_external_noteb
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+import pydantic
+
+from xqg_lab.core.errors import ConfigError
+from xqg_lab.core.validation import ConfigModel, expected
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_RUN_NAME = 100
@@ -31,149 +34,158 @@ MAX_RUN_NAME = 100
 also gets staging and file suffixes."""
 
 
-class ConfigError(ValueError):
-    """A config file or notebook parameter set is invalid."""
+class NotebookStep(ConfigModel):
+    """One notebook to run, by name (``notebooks/<notebook>.ipynb``), with its parameters."""
 
-
-def check_keys(given: dict, allowed: list[str], *, where: str) -> None:
-    """Refuse keys of ``given`` that are not in ``allowed``, suggesting the closest one."""
-    for key in given:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{where}: unknown key {key!r}{hint} (valid keys: {', '.join(allowed)})"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class NotebookStep:
-    """One notebook to run, by name (``notebooks/<notebook>.ipynb``)."""
-
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False, coerce_numbers_to_str=True)
     notebook: str
-    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parameters: dict[str, Any] = {}
+
+    @pydantic.field_validator("parameters", mode="before")
+    @classmethod
+    def _no_parameters(cls, value):
+        return {} if value is None else value
 
 
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """A parsed config file."""
+class DataSection(ConfigModel):
+    """The ``data`` section: ``mirror``, an offline mirror folder (relative to the config file)."""
 
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False, coerce_numbers_to_str=True)
+    mirror: str | None = None
+
+
+class RunConfig(ConfigModel):
+    """A parsed config file; :meth:`parse` (or :func:`load_config`) builds it."""
+
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
     run: str
     notebooks: tuple[NotebookStep, ...]
     title: str = ""
-    mirror: str | None = None
-    source: str = ""
+    data: DataSection = DataSection()
     cell_timeout: float | None = None
     allow_external_notebooks: bool = False
+    _source: str = pydantic.PrivateAttr("")
+    _mirror: str | None = pydantic.PrivateAttr(None)
+
+    @pydantic.field_validator("run", mode="before")
+    @classmethod
+    def _run_name(cls, run):
+        return check_run_name(run)
+
+    @pydantic.field_validator("notebooks", mode="before")
+    @classmethod
+    def _some_notebooks(cls, steps):
+        if not isinstance(steps, list) or not steps:
+            raise ValueError(expected("a non-empty list of notebooks", steps, "fix: e.g. 'notebooks: [{notebook: retrieval_eval}]'"))
+        return steps
+
+    @pydantic.field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, title):
+        return "" if title is None else str(title)
+
+    @pydantic.field_validator("data", mode="before")
+    @classmethod
+    def _no_data(cls, value):
+        return {} if value is None else value
+
+    @pydantic.field_validator("cell_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            raise ValueError(expected("a positive number of seconds", value, "fix: e.g. 'cell_timeout: 1800'"))
+        return value
+
+    @pydantic.field_validator("allow_external_notebooks", mode="before")
+    @classmethod
+    def _flag(cls, value):
+        if not isinstance(value, bool):
+            raise ValueError(expected("true or false", value, "fix: e.g. 'allow_external_notebooks: true'"))
+        return value
 
     @classmethod
-    def from_dict(cls, raw: Any, *, source: str = "<config>") -> RunConfig:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: expected a mapping at the top level, found {type(raw).__name__}")
-        check_keys(raw, ["run", "title", "data", "notebooks", "cell_timeout", "allow_external_notebooks"], where=source)
-        for required in ("run", "notebooks"):
-            if required not in raw:
-                raise ConfigError(f"{source}: missing required key {required!r}")
-        run = check_run_name(raw["run"], where=source)
-        data = raw.get("data") or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: 'data' must be a mapping")
-        check_keys(data, ["mirror"], where=f"{source}: data")
-        mirror = data.get("mirror")
-        if mirror is not None:
-            mirror = str(mirror)
+    def parse(cls, data: Any, *, where: str | None = None) -> RunConfig:
+        """Validate a config mapping; ``where`` (the file) names it in errors and anchors
+        ``data.mirror``."""
+        source = where or "<config>"
+        config = super().parse(data, where=source)
+        config._source = source
+        if config.data.mirror is not None:
             base = Path(source).parent if source != "<config>" else Path.cwd()
-            mirror = str((base / Path(mirror).expanduser()).resolve())
-        steps = raw["notebooks"]
-        if not isinstance(steps, list) or not steps:
-            raise ConfigError(f"{source}: 'notebooks' must be a non-empty list")
-        parsed = []
-        for i, step in enumerate(steps):
-            where = f"{source}: notebooks[{i}]"
-            if not isinstance(step, dict):
-                raise ConfigError(f"{where}: expected a mapping with 'notebook' and 'parameters'")
-            check_keys(step, ["notebook", "parameters"], where=where)
-            if "notebook" not in step:
-                raise ConfigError(f"{where}: missing required key 'notebook'")
-            params = step.get("parameters") or {}
-            if not isinstance(params, dict):
-                raise ConfigError(f"{where}: 'parameters' must be a mapping")
-            parsed.append(NotebookStep(notebook=str(step["notebook"]), parameters=dict(params)))
-        cell_timeout = raw.get("cell_timeout")
-        if cell_timeout is not None and (
-            isinstance(cell_timeout, bool) or not isinstance(cell_timeout, (int, float)) or not cell_timeout > 0
-        ):
-            raise ConfigError(
-                f"{source}: cell_timeout: expected a positive number of seconds, found {cell_timeout!r}; "
-                "fix: e.g. 'cell_timeout: 1800'"
-            )
-        allow_external = raw.get("allow_external_notebooks", False)
-        if not isinstance(allow_external, bool):
-            raise ConfigError(
-                f"{source}: allow_external_notebooks: expected true or false, found {allow_external!r}"
-            )
-        return cls(
-            run=run,
-            notebooks=tuple(parsed),
-            title=str(raw.get("title", "")),
-            mirror=mirror,
-            source=source,
-            cell_timeout=cell_timeout,
-            allow_external_notebooks=allow_external,
-        )
+            config._mirror = str((base / Path(config.data.mirror).expanduser()).resolve())
+        return config
+
+    @property
+    def source(self) -> str:
+        """The config file (``"<config>"`` for a mapping parsed without ``where``)."""
+        return self._source
+
+    @property
+    def mirror(self) -> str | None:
+        """``data.mirror`` as an absolute path (relative paths are read from the config's folder)."""
+        return self._mirror
 
 
-def check_run_name(run: Any, *, where: str) -> str:
+def check_run_name(run: Any) -> str:
     """``run`` as a plain folder name (a YAML integer such as ``2024`` is read as text);
     anything else, ``null`` included, is refused rather than written to ``reports/None/``."""
     if isinstance(run, bool) or not isinstance(run, (str, int)):
         found = "null" if run is None else f"{type(run).__name__} {run!r}"
-        raise ConfigError(f"{where}: expected 'run' to be a folder name, found {found}; fix: write e.g. 'run: my_study'")
+        raise ValueError(f"expected 'run' to be a folder name, found {found}; fix: write e.g. 'run: my_study'")
     run = str(run)
     if not _RUN_NAME.match(run):
-        raise ConfigError(
-            f"{where}: run {run!r} must be a plain folder name "
-            "(letters, digits, '.', '_', '-'; no '/' or '..')"
-        )
+        raise ValueError(expected(
+            "a plain folder name (letters, digits, '.', '_', '-'; no '/' or '..')", run, "fix: rename 'run'"
+        ))
     if len(run) > MAX_RUN_NAME:
-        raise ConfigError(
-            f"{where}: expected a run name of at most {MAX_RUN_NAME} characters, found {len(run)} "
-            f"({run[:20]}...); fix: shorten 'run' (it names the report folder)"
+        raise ValueError(
+            f"expected a run name of at most {MAX_RUN_NAME} characters, found {len(run)} ({run[:20]}...); "
+            "fix: shorten 'run' (it names the report folder)"
         )
     return run
 
 
-_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,),
+class NotebookParameters(ConfigModel):
+    """Base of the model :func:`check_notebook_parameters` builds from a notebook's ``parameters`` cell."""
+
+    @classmethod
+    def fix_hint(cls, field: str, found: Any) -> str:
+        """The hint for a value of the wrong type: the declared type and default, as YAML."""
+        info = cls.model_fields.get(field)
+        kind = getattr(info, "description", None) or ""
+        default = getattr(info, "default", None)
+        if kind == "int" and isinstance(found, float):
+            return f"fix: write a whole number, e.g. {field}: {int(found)}"
+        if kind == "list" and isinstance(found, str):
+            return f"fix: write a YAML list, e.g. {field}: [{found}]"
+        if kind == "float" and isinstance(found, str):
+            return ("fix: write a number without quotes, with a dot before any exponent (YAML reads 3e-5 as text, "
+                    f"3.0e-5 as a number), e.g. {field}: {default}")
+        return f"fix: write {'an' if kind[:1] in tuple('aeiou') else 'a'} {kind} value, e.g. {field}: {default}"
+
+
+_PARAMETER_TYPES: dict[str, Any] = {
+    "int": pydantic.StrictInt, "float": pydantic.StrictFloat, "str": pydantic.StrictStr,
+    "bool": pydantic.StrictBool, "list": list, "dict": dict,
 }
 
 
-def check_parameter_types(parameters: dict, declared: dict[str, dict], *, where: str) -> None:
-    """Refuse a notebook parameter whose YAML value does not have the type that the notebook's
-    ``parameters`` cell declares (``k: int = 100``), e.g. ``k: "ten"``, ``k: 10.5`` or
-    ``langs: "en"`` (which a notebook would read as the languages ``e`` and ``n``).
+def check_notebook_parameters(parameters: dict, declared: dict[str, dict], *, where: str) -> None:
+    """Refuse a notebook parameter that the notebook's ``parameters`` cell does not declare
+    (suggesting the closest name) or whose YAML value does not have the declared type
+    (``k: int = 100``), e.g. ``k: "ten"``, ``k: 10.5`` or ``langs: "en"`` (which a notebook
+    would read as the languages ``e`` and ``n``).
 
     ``declared`` is ``papermill.inspect_notebook(...)``: ``{name: {"inferred_type_name",
     "default", ...}}``. An ``int`` is accepted for a ``float``; ``bool`` is never an ``int``.
     """
-    for name, value in parameters.items():
-        info = declared.get(name) or {}
-        kind = info.get("inferred_type_name")
-        allowed = _PARAMETER_TYPES.get(kind)
-        if allowed is None:
-            continue
-        if isinstance(value, allowed) and not (isinstance(value, bool) and kind != "bool"):
-            continue
-        found = "null" if value is None else f"{type(value).__name__} {value!r:.60}"
-        if kind == "int" and isinstance(value, float):
-            fix = f"write a whole number, e.g. {name}: {int(value)}"
-        elif kind == "list" and isinstance(value, str):
-            fix = f"write a YAML list, e.g. {name}: [{value}]"
-        elif kind == "float" and isinstance(value, str):
-            fix = f"write a number without quotes, with a dot before any exponent (YAML reads 3e-5 as text, 3.0e-5 as a number), e.g. {name}: {info.get('default')}"
-        else:
-            fix = f"write {'an' if kind[0] in 'aeiou' else 'a'} {kind} value, e.g. {name}: {info.get('default')}"
-        raise ConfigError(f"{where}: expected parameter {name!r} to be {kind}, found {found}; fix: {fix}")
+    fields = {}
+    for name, info in declared.items():
+        kind = (info or {}).get("inferred_type_name")
+        fields[name] = (_PARAMETER_TYPES.get(kind, Any),
+                        pydantic.Field((info or {}).get("default"), description=kind, validate_default=False))
+    model = pydantic.create_model("Parameters", __base__=NotebookParameters, **fields)
+    model.parse(parameters, where=where)
 
 
 def _unique_key_loader():
@@ -239,4 +251,4 @@ def read_yaml(path: str | os.PathLike):
 
 def load_config(path: str | os.PathLike) -> RunConfig:
     """Read and validate a YAML config file."""
-    return RunConfig.from_dict(read_yaml(path), source=str(path))
+    return RunConfig.parse(read_yaml(path), where=str(path))

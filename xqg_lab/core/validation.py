@@ -13,11 +13,15 @@ does not do on its own.
 from __future__ import annotations
 
 import difflib
+import typing
+from collections.abc import Iterable, Sequence
+from enum import Enum
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
 import pydantic
 
-from xqg_lab.core.config import ConfigError
+from xqg_lab.core.errors import ConfigError
 
 
 def expected(what: str, found: Any, fix: str = "") -> str:
@@ -27,9 +31,122 @@ def expected(what: str, found: Any, fix: str = "") -> str:
 
 def did_you_mean(name: str, valid) -> str:
     """``"did you mean 'x'?"`` for the closest of ``valid``, or a list of the valid names."""
-    valid = sorted(valid)
+    valid = sorted(map(str, valid))
+    if not valid:
+        return "remove it"
     close = difflib.get_close_matches(str(name), valid, n=1)
     return f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+
+
+def unknown_key(key: Any, valid, *, where: str) -> str:
+    """``"<where>: expected a known key, found 'x'; did you mean 'y'?"``."""
+    return f"{where}: expected a known key, found {key!r}; {did_you_mean(key, valid)}"
+
+
+def check_keys(given: Mapping[str, Any], allowed, *, where: str) -> None:
+    """Refuse keys of ``given`` that are not in ``allowed`` (:class:`ConfigError` suggesting the
+    closest), for mappings checked by hand rather than by a :class:`ConfigModel`."""
+    for key in given:
+        if key not in allowed:
+            raise ConfigError(unknown_key(key, allowed, where=where))
+
+
+# -- plain validators (library arguments) -----------------------------------------------------
+
+
+class Choice(str, Enum):
+    """A closed set of string options; :meth:`parse` names the valid values on error.
+
+    Name the option in messages with a class keyword, ``class Backend(Choice, label="backend")``
+    (default: the class name); override :meth:`error` where the exception is another
+    ``ValueError`` subclass.
+    """
+
+    def __init_subclass__(cls, *, label: str | None = None, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if label is not None:
+            cls._label = label
+
+    @classmethod
+    def parse(cls, value):
+        try:
+            return cls(value)
+        except ValueError:
+            raise cls.error(value) from None
+
+    @classmethod
+    def label(cls) -> str:
+        """How messages name the option (the class keyword ``label``, else the class name)."""
+        return getattr(cls, "_label", cls.__name__)
+
+    @classmethod
+    def valid(cls) -> str:
+        """The valid values as messages list them: ``'a', 'b'``."""
+        return ", ".join(repr(member.value) for member in cls)
+
+    @classmethod
+    def error(cls, value) -> ValueError:
+        """The exception :meth:`parse` raises for the invalid ``value``."""
+        return ValueError(expected(f"{cls.label()} to be one of {cls.valid()}", value))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        """In a :class:`ConfigModel` field, validated by :meth:`parse` (same message)."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(lambda member: member.value)
+        )
+
+
+def check_choice(value: Any, valid: type[Enum] | Sequence[str], *, what: str) -> Any:
+    """``value`` if it is one of ``valid`` (for an enum class: its member), else a ``ValueError``
+    ``"expected <what> to be one of 'a', 'b', found 'x'"`` listing the valid values."""
+    if isinstance(valid, type) and issubclass(valid, Enum):
+        try:
+            return valid(value)
+        except ValueError:
+            names = [member.value for member in valid]
+    elif value in valid:
+        return value
+    else:
+        names = list(valid)
+    raise ValueError(expected(f"{what} to be one of {', '.join(map(repr, names))}", value))
+
+
+def check_langs(
+    langs: Iterable[str] | str | None, valid: Sequence[str], *, what: str = "language", refuse_duplicates: bool = False
+) -> tuple[str, ...]:
+    """A language selection as a tuple in the given order: ``None`` = all of ``valid``, a str =
+    one language; unknown or no languages are refused, a repeated one dropped (or refused with
+    ``refuse_duplicates``)."""
+    if langs is None:
+        return tuple(valid)
+    langs = [langs] if isinstance(langs, str) else list(langs)
+    for lang in langs:
+        check_choice(lang, valid, what=what)
+    duplicated = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if duplicated and refuse_duplicates:
+        raise ValueError(expected(f"distinct {what}s", duplicated, "list each language once"))
+    if not langs:
+        raise ValueError(
+            f"expected some of: {', '.join(valid)} (or None for all), found an empty language selection; "
+            "fix: list the languages to keep"
+        )
+    return tuple(dict.fromkeys(langs))
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` as an int ``>= minimum`` (NumPy integers accepted, ``bool`` refused); ``None``
+    passes through with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(expected(f"{name} to be an int >= {minimum}{' or None' if allow_none else ''}", value))
+    return int(value)
+
+
+# -- typed config models ----------------------------------------------------------------------
 
 
 class ConfigModel(pydantic.BaseModel):
@@ -43,41 +160,73 @@ class ConfigModel(pydantic.BaseModel):
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | None, *, where: str | None = None):
-        """Validate ``data`` into this model; a :class:`ConfigError` names each bad field."""
+        """Validate ``data`` into this model (``None``: the defaults; an instance passes
+        through); a :class:`ConfigError` names each bad field."""
         where = where or cls.where
+        if isinstance(data, cls):
+            return data
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: {expected('a mapping of keys to values', data)}")
+            raise ConfigError(f"{where}: {expected('a mapping of keys to values', data, 'fix: write `key: value` pairs')}")
         try:
             return cls.model_validate(dict(data))
         except pydantic.ValidationError as error:
             raise ConfigError("\n".join(_messages(cls, error, where))) from None
 
+    @classmethod
+    def fix_hint(cls, field: str, found: Any) -> str:
+        """The ``<how to fix>`` part of the message for a bad value of ``field``."""
+        return "fix the value"
 
-def _messages(model: type[pydantic.BaseModel], error: pydantic.ValidationError, where: str) -> list[str]:
+
+def _messages(model: type[ConfigModel], error: pydantic.ValidationError, where: str) -> list[str]:
     out = []
     for item in error.errors(include_url=False):
-        loc = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        loc = _location(item["loc"])
+        at = f"{where}: {loc}" if loc else where
         kind, found = item["type"], item.get("input")
         if kind == "extra_forbidden":
-            fields = _fields_at(model, item["loc"][:-1])
-            hint = did_you_mean(item["loc"][-1], fields) if fields else "remove it"
-            out.append(f"{where}: {loc}: expected a known key, found {item['loc'][-1]!r}; {hint}")
+            parent = _location(item["loc"][:-1])
+            out.append(unknown_key(item["loc"][-1], _fields_at(model, item["loc"][:-1]),
+                                   where=f"{where}: {parent}" if parent else where))
         elif kind == "missing":
-            out.append(f"{where}: {loc}: expected a value, found none; add `{loc}: ...`")
+            out.append(f"{at}: expected a value, found none; add `{loc}: ...`")
         else:
             what = item["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
-            out.append(f"{where}: {loc}: {expected(what, found, 'fix the value')}")
+            if what.startswith("expected "):  # a validator's own message, already in the shape
+                out.append(f"{at}: {what}")
+            else:
+                out.append(f"{at}: {expected(what, found, model.fix_hint(str(item['loc'][-1]) if item['loc'] else '', found))}")
+    return out
+
+
+def _location(loc: tuple) -> str:
+    """``("notebooks", 0, "parameters")`` as ``notebooks[0].parameters``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
     return out
 
 
 def _fields_at(model, loc) -> list[str]:
     """Field names of the (nested) model at ``loc``, for the "did you mean" hint."""
     for part in loc:
+        if isinstance(part, int):
+            continue
         field = getattr(model, "model_fields", {}).get(part)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)):
+        model = _model_in(getattr(field, "annotation", None))
+        if model is None:
             return []
-        model = annotation
     return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation):
+    """The config model in a field's annotation (``Model``, ``tuple[Model, ...]``, ``Model | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

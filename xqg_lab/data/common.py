@@ -10,12 +10,13 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from xqg_lab.core.errors import Choice, DataFormatError
+from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import Choice
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,32 +241,6 @@ def check_new_id(
         )
 
 
-def check_choice(value: str, valid: Sequence[str], *, what: str) -> str:
-    """Return ``value`` if in ``valid``; otherwise a ValueError listing the valid values."""
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(valid)}")
-    return value
-
-
-def check_langs(langs: Iterable[str] | str | None, valid: Sequence[str], *, what: str) -> list[str]:
-    """Normalise a language selection: None = all of ``valid``; a str = one language."""
-    if langs is None:
-        return list(valid)
-    if isinstance(langs, str):
-        langs = [langs]
-    out = []
-    for lang in langs:
-        check_choice(lang, valid, what=what)
-        if lang not in out:
-            out.append(lang)
-    if not out:
-        raise ValueError(
-            f"expected some of: {', '.join(valid)} (or None for all), found an empty language selection; "
-            "fix: list the languages to keep"
-        )
-    return out
-
-
 def line_of(raw: str, needle: str) -> int | None:
     """1-based line of the first occurrence of ``needle`` in ``raw`` (None when absent)."""
     pos = raw.find(needle)
@@ -294,17 +269,13 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
     return types if isinstance(types, tuple) else (types,)
 
 
-class OnEmpty(Choice):
+class OnEmpty(Choice, label="on_empty"):
     """What a line-aligned pair loader does with a pair whose text is empty on either side."""
 
     RAISE = "raise"
     """Raise :class:`DataFormatError` naming the file and line."""
     DROP = "drop"
     """Drop the pair and warn, listing the files and lines dropped."""
-
-    @classmethod
-    def error(cls, value) -> ValueError:
-        return ValueError(f"unknown on_empty {value!r}; expected one of: {cls.valid()}")
 
 
 def check_blank_lines_align(
@@ -384,15 +355,11 @@ def read_aligned_pairs(
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
 
 
-class PassageFields(Choice):
+class PassageFields(Choice, label="passage_fields"):
     """Which fields of a passage are encoded: ``title_text`` (``title + " " + text``) or ``text``."""
 
     TITLE_TEXT = "title_text"
     TEXT = "text"
-
-    @classmethod
-    def label(cls) -> str:
-        return "passage_fields"
 
 
 def passage_text(title: str | None, text: str, fields: PassageFields | str = PassageFields.TITLE_TEXT) -> str:

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.data.common import (
-    check_langs,
     check_new_id,
     iter_jsonl,
     require,
     require_id,
 )
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import check_langs
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xqg_lab.data.common import OnEmpty, check_choice, read_aligned_pairs
+from xqg_lab.core.validation import check_choice
+from xqg_lab.data.common import OnEmpty, read_aligned_pairs
 
 if TYPE_CHECKING:
     import pandas as pd

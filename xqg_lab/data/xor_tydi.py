@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 from xqg_lab.data.common import (
     PASSAGE_COLUMNS,
     OnEmpty,
-    check_choice,
-    check_langs,
     check_new_id,
     iter_jsonl,
     iter_lines,
@@ -30,6 +28,7 @@ from xqg_lab.data.common import (
     require_text,
 )
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import check_choice, check_langs
 
 if TYPE_CHECKING:
     import pandas as pd

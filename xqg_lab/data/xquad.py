@@ -14,12 +14,12 @@ from typing import Any
 
 from xqg_lab.data.common import (
     RetrievalData,
-    check_langs,
     line_of,
     read_json,
     read_text,
 )
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import check_langs
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 """The 12 XQuAD languages (ISO 639-1)."""

@@ -20,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 from xqg_lab.data.common import PassageFields
 
 
-class Pooling(Choice):
+class Pooling(Choice, label="pooling"):
     """How token vectors become one text vector."""
 
     CLS = "cls"
@@ -32,9 +32,6 @@ class Pooling(Choice):
     MAX = "max"
     LAST = "last"
 
-    @classmethod
-    def label(cls) -> str:
-        return "pooling"
 
 
 class Role(str, Enum):

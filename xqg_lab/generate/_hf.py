@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.core.checksums import file_sha256
-from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import check_choice, check_langs, check_positive_int
 from xqg_lab.generate.base import (
+    LANGUAGES,
     Dtype,
     Generator,
-    check_langs,
     check_n,
     check_passages,
     check_seed,
@@ -53,16 +53,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"expected {name} to be an int >= 1{' or None' if allow_none else ''}, found {value!r}"
-        )
-    return value
 
 
 def torch_dtype(dtype: str) -> torch.dtype:
@@ -216,7 +206,7 @@ class HFGenerator(Generator):
             )
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.device = str(device)
-        self.dtype = check_choice(Dtype, dtype, "dtype").value
+        self.dtype = check_choice(dtype, Dtype, what="dtype").value
         self.model_ = None
         self.tokenizer_ = None
 
@@ -319,7 +309,7 @@ class HFGenerator(Generator):
         from xqg_lab.core.progress import tqdm
 
         passages = check_passages(passages)
-        langs = check_langs(langs)
+        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         n = check_n(n_per_lang)
         seed = check_seed(seed)
         self._check_n_for_decoding(n)

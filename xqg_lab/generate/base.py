@@ -108,21 +108,6 @@ def get_language(lang: str) -> Language:
     return LANGUAGES[lang]
 
 
-def check_langs(langs: Iterable[str] | str) -> tuple[str, ...]:
-    """Validate target languages: known codes, no duplicates, at least one; keeps the order."""
-    if isinstance(langs, str):
-        langs = (langs,)
-    langs = tuple(langs)
-    if not langs:
-        raise ValueError("expected at least one target language in langs, found none")
-    for lang in langs:
-        get_language(lang)
-    duplicated = sorted({lang for lang in langs if langs.count(lang) > 1})
-    if duplicated:
-        raise ValueError(f"expected distinct target languages, found duplicates: {duplicated}")
-    return langs
-
-
 # -- closed choices -------------------------------------------------------------------------
 
 

@@ -42,11 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.core.checksums import file_sha256
-from xqg_lab.core.errors import check_choice
-from xqg_lab.generate._hf import HFGenerator, check_positive_int, model_identity, torch_dtype
+from xqg_lab.core.validation import check_choice, check_langs, check_positive_int
+from xqg_lab.generate._hf import HFGenerator, model_identity, torch_dtype
 from xqg_lab.generate.base import (
     LANGUAGES,
-    check_langs,
     check_n,
     check_passages,
     check_seed,
@@ -329,7 +328,7 @@ class CausalLMGenerator(HFGenerator):
         self.reject_example_copies = bool(reject_example_copies)
         self.max_new_tokens = check_positive_int(max_new_tokens, "max_new_tokens")
         self.max_passage_tokens = check_positive_int(max_passage_tokens, "max_passage_tokens")
-        self.engine = check_choice(Engine, engine, "engine").value
+        self.engine = check_choice(engine, Engine, what="engine").value
         if self.engine == Engine.LLAMA_CPP.value:
             if gguf_file is None:
                 raise ValueError("expected a gguf_file for engine='llama.cpp', found none; use engine='transformers'")
@@ -487,7 +486,7 @@ class CausalLMGenerator(HFGenerator):
         import pandas as pd
 
         passages = check_passages(passages)
-        langs = check_langs(langs)
+        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         self.prompt.check(langs)
         chat = self._prompt_format() == "chat"
         tokenizer = self._tokenizer()
@@ -539,7 +538,7 @@ class CausalLMGenerator(HFGenerator):
         from tqdm.auto import tqdm
 
         passages = check_passages(passages)
-        langs = check_langs(langs)
+        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         n = check_n(n_per_lang)
         seed = check_seed(seed)
         self._check_n_for_decoding(n)

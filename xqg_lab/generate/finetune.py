@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 import pydantic
 
 from xqg_lab.core.atomic import write_atomic
-from xqg_lab.core.validation import ConfigModel
-from xqg_lab.generate.base import check_langs, check_seed, check_template
+from xqg_lab.core.validation import ConfigModel, check_langs
+from xqg_lab.generate.base import LANGUAGES, check_seed, check_template
 from xqg_lab.generate.seq2seq import XQG_PROMPT, format_prompt
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def finetune_seq2seq(
         )
     if triples.empty:
         raise ValueError("expected at least one training triple, found none")
-    check_langs(sorted(set(triples["lang"])))
+    check_langs(sorted(set(triples["lang"])), sorted(LANGUAGES), what="target language", refuse_duplicates=True)
     check_template(prompt_template)
     settings = FinetuneOptions.parse(options)
     check_seed(settings.seed)

@@ -25,7 +25,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.generate.base import Generator, check_langs, check_n, check_passages, check_seed, records_frame
+from xqg_lab.core.validation import check_langs
+from xqg_lab.generate.base import LANGUAGES, Generator, check_n, check_passages, check_seed, records_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -242,7 +243,7 @@ class HeldOutQueries(Generator):
         progress: bool = False,
     ) -> pd.DataFrame:
         passages = check_passages(passages)
-        langs = check_langs(langs)
+        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         cap = None if n_per_lang is None else check_n(n_per_lang)
         check_seed(seed)
         groups = {key: g for key, g in self._pool.groupby(["doc_id", "lang"], sort=False)}

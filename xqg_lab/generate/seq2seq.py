@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.generate._hf import HFGenerator, check_positive_int, model_identity, torch_dtype
-from xqg_lab.generate.base import LANGUAGES, check_langs, check_passages, check_template
+from xqg_lab.core.validation import check_langs, check_positive_int
+from xqg_lab.generate._hf import HFGenerator, model_identity, torch_dtype
+from xqg_lab.generate.base import LANGUAGES, check_passages, check_template
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +128,7 @@ class Seq2SeqGenerator(HFGenerator):
         import pandas as pd
 
         passages = check_passages(passages)
-        langs = check_langs(langs)
+        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         rows = [
             {
                 "doc_id": doc_id,

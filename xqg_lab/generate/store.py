@@ -32,11 +32,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xqg_lab.core.validation import check_langs
 from xqg_lab.core.atomic import TMP_MARK, write_atomic
 from xqg_lab.generate.base import (
+    LANGUAGES,
     RECORD_COLUMNS,
     Generator,
-    check_langs,
     check_n,
     check_passages,
     check_seed,
@@ -161,7 +162,7 @@ def generate_store(
     if not isinstance(generator, Generator):
         raise TypeError(f"expected a Generator from xqg_lab.generate, found {type(generator).__name__}")
     passages = check_passages(passages)
-    langs = check_langs(langs)
+    langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
     n_per_lang = None if n_per_lang is None else check_n(n_per_lang)
     seed = check_seed(seed)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:

@@ -50,7 +50,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from xqg_lab.core.atomic import fsync_dir, write_atomic
-from xqg_lab.core.config import ConfigError, RunConfig, check_keys, check_parameter_types
+from xqg_lab.core.config import ConfigError, RunConfig, check_notebook_parameters
 from xqg_lab.core.paths import cache_dir
 
 PACKAGES = [
@@ -144,8 +144,7 @@ def check_parameters(notebook: Path, parameters: dict, *, where: str) -> None:
     import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
-    check_keys(parameters, list(declared), where=f"{where} ({notebook.name} parameters)")
-    check_parameter_types(parameters, declared, where=f"{where} ({notebook.name} parameters)")
+    check_notebook_parameters(parameters, declared, where=f"{where} ({notebook.name} parameters)")
     if "output_dir" in parameters:
         raise ConfigError(
             f"{where}: expected no 'output_dir' parameter, found {parameters['output_dir']!r}; "

@@ -15,85 +15,58 @@ byte-identical. Select one with the config key ``backend: local | ray`` (see
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from xqg_lab.core.errors import Choice
+import pydantic
+
+from xqg_lab.core.validation import Choice, ConfigModel
 
 
-class Backend(Choice):
+class Backend(Choice, label="backend"):
     """Where shard tasks run."""
 
     LOCAL = "local"
     RAY = "ray"
 
-    @classmethod
-    def label(cls) -> str:
-        return "backend"
 
-
-@dataclasses.dataclass(frozen=True)
-class RayOptions:
-    """How the Ray backend runs.
+class RayOptions(ConfigModel):
+    """How the Ray backend runs (:meth:`parse` takes a mapping of these fields).
 
     Attributes
     ----------
     address : ``None`` to start a local Ray instance bound to loopback (when Ray is not
         already initialised), ``"auto"`` for the cluster this machine belongs to, or
         ``"ray://host:10001"`` / ``"host:6379"``; ``RAY_ADDRESS`` is honoured when ``None``.
-    num_workers : actors in the pool (each holds one model).
+    num_workers : actors in the pool (each holds one model), at least 1.
     num_cpus_per_worker, num_gpus_per_worker : resources reserved per actor; a GPU
         cluster uses ``num_gpus_per_worker=1`` (or 0.5 to pack two small models per GPU).
     local_num_cpus : CPUs of the local instance started when ``address`` is ``None``.
     """
 
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
+    where = "ray options"
     address: str | None = None
-    num_workers: int = 1
+    num_workers: int = pydantic.Field(1, ge=1)
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
     local_num_cpus: int | None = None
 
-    @classmethod
-    def parse(cls, value: RayOptions | Mapping[str, Any] | None) -> RayOptions:
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"ray_options must be RayOptions or a mapping; got {type(value).__name__}")
-        from xqg_lab.core.config import check_keys
 
-        check_keys(dict(value), [f.name for f in dataclasses.fields(cls)], where="ray options")
-        options = cls(**value)
-        if options.num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1; got {options.num_workers}")
-        return options
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleConfig:
+class ScaleConfig(ConfigModel):
     """The ``scale`` section of a config: ``{backend: local | ray, ray: {...}}`` (read by
     ``xqg-lab shards ... --config FILE.yaml`` and by the paper-table notebook's ``scale``
     parameter); ``ray`` holds the fields of :class:`RayOptions`."""
 
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
+    where = "scale"
     backend: Backend = Backend.LOCAL
     ray: RayOptions = RayOptions()
 
+    @pydantic.field_validator("ray", mode="before")
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> ScaleConfig:
-        """Validate a mapping (unknown keys are refused with the closest valid one)."""
-        if raw is None:
-            return cls()
-        from xqg_lab.core.config import ConfigError, check_keys
-
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"scale: expected a mapping, found {type(raw).__name__}")
-        check_keys(dict(raw), ["backend", "ray"], where="scale")
-        try:
-            return cls(backend=Backend.parse(raw.get("backend", "local")), ray=RayOptions.parse(raw.get("ray")))
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"scale: {exc}") from None
+    def _no_ray(cls, value):
+        return {} if value is None else value
 
 
 def run_shard_tasks(

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from xqg_lab.core.validation import expected
 from xqg_lab.search.index import as_matrix, search, search_alpha_grid
 
 
@@ -45,7 +46,7 @@ class TopK:
 
     def __init__(self, n_queries: int, *, k: int):
         if k < 1:
-            raise ValueError(f"k must be a positive integer; got {k}")
+            raise ValueError(expected("k as a positive integer", k, "fix: e.g. k=100"))
         self.k = int(k)
         self.scores_ = np.empty((n_queries, 0), dtype=np.float32)
         self.indices_ = np.empty((n_queries, 0), dtype=np.int64)
@@ -57,8 +58,8 @@ class TopK:
         indices = np.asarray(indices, dtype=np.int64)
         if scores.shape != indices.shape or scores.ndim != 2 or len(scores) != len(self.scores_):
             raise ValueError(
-                f"expected scores and indices of shape ({len(self.scores_)}, m); "
-                f"got {scores.shape} and {indices.shape}"
+                f"expected scores and indices of shape ({len(self.scores_)}, m), "
+                f"found {scores.shape} and {indices.shape}; fix: pass one row per query"
             )
         all_scores = np.concatenate([self.scores_, scores], axis=1)
         all_indices = np.concatenate([self.indices_, indices], axis=1)
@@ -213,7 +214,7 @@ def search_index(index, query_embeddings: np.ndarray, *, k: int) -> tuple[np.nda
     ``(n_queries, k)``; an approximate index may return index ``-1`` in empty slots."""
     q = as_matrix("query_embeddings", query_embeddings)
     if k < 1:
-        raise ValueError(f"k must be a positive integer; got {k}")
+        raise ValueError(expected("k as a positive integer", k, "fix: e.g. k=100"))
     return index.search(q, min(k, index.ntotal))
 
 

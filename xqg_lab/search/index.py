@@ -8,13 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from xqg_lab.core.validation import expected
+
 RUN_COLUMNS = ["query_id", "doc_id", "score", "rank"]
 
 
 def as_matrix(name: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array (n, dim); got shape {x.shape}")
+        raise ValueError(f"expected {name} as a 2-d array (n, dim), found shape {x.shape}; fix: stack the vectors into one matrix")
     if not np.isfinite(x).all():
         rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
         raise ValueError(f"{name} has NaN or inf values in rows {rows[:5].tolist()}")
@@ -36,8 +38,8 @@ def search(
     p = as_matrix("passage_embeddings", passage_embeddings)
     if q.shape[1] != p.shape[1]:
         raise ValueError(
-            f"query and passage embeddings must have the same dimension; "
-            f"got {q.shape[1]} and {p.shape[1]}"
+            f"expected query and passage embeddings of the same dimension, found {q.shape[1]} and {p.shape[1]}; "
+            "fix: encode both with the same model"
         )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"expected k to be a positive int, found {k!r}; fix: e.g. k=100")
@@ -120,7 +122,7 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
     if missing:
         raise ValueError(f"run frame lacks columns {sorted(missing)}; expected {RUN_COLUMNS}")
     if not tag or any(c.isspace() for c in tag):
-        raise ValueError(f"tag must be a non-empty word without spaces; got {tag!r}")
+        raise ValueError(expected("tag as a non-empty word without spaces", tag, "fix: e.g. tag='xqg'"))
     lines = (
         run["query_id"].astype(str)
         + " Q0 "

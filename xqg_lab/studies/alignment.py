@@ -33,7 +33,7 @@ import numpy as np
 
 from xqg_lab.alignment import Measure, alignment_report
 from xqg_lab.augment import NoQuery
-from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import check_choice
 from xqg_lab.alignment.pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def build_views(
     from xqg_lab.data.xquad import XQUAD_LANGS
     from xqg_lab.alignment.pairs import TATOEBA_CODES, heldout_queries, load_view, xqg_pairs, xquad_passage_pairs
 
-    chosen = list(dict.fromkeys(check_choice(View, v, "a view") for v in views))
+    chosen = list(dict.fromkeys(check_choice(v, View, what="a view") for v in views))
     if not chosen:
         raise ValueError(f"expected at least one view, found none; valid: {', '.join(v.value for v in View)}")
     langs = list(langs) if langs else None
@@ -270,11 +270,11 @@ def compare_conditions(
     from xqg_lab.alignment.registry import measure_options
 
     measures = tuple(Measure) if measures is None else measures
-    chosen = list(dict.fromkeys(check_choice(Measure, m, "a measure") for m in measures))
+    chosen = list(dict.fromkeys(check_choice(m, Measure, what="a measure") for m in measures))
     if not chosen:
         raise ValueError(f"expected at least one measure, found none; valid: {', '.join(m.value for m in Measure)}")
     per_measure = measure_options(options, chosen)
-    augment_langs = check_choice(AugmentLangs, augment_langs, "augment_langs")
+    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
     on_no_query = NoQuery.parse(on_no_query).value
     alphas = sorted({float(a) for a in alphas})
     for a in alphas:
@@ -282,7 +282,7 @@ def compare_conditions(
             raise ValueError(f"expected every alpha in [0, 1], found {a}")
     names = {}
     for name in views:
-        names[name] = check_choice(View, name, "a view name")
+        names[name] = check_choice(name, View, what="a view name")
     augmenting = {c: q for c, q in ((Condition.XQG_HELDOUT, heldout), (Condition.XQG_GENERATED, generated)) if q is not None}
     if augmenting and View.XQG.value not in views:
         raise ValueError(

@@ -138,7 +138,7 @@ class MKQAStudyConfig:
 
     def __post_init__(self):
         from xqg_lab.augment import FusionRule, check_alpha
-        from xqg_lab.data.common import check_langs
+        from xqg_lab.core.validation import check_langs
         from xqg_lab.data.mkqa import MKQA_LANGS
 
         langs = check_langs(list(self.langs) or None, MKQA_LANGS, what="MKQA language")
@@ -165,12 +165,12 @@ class MKQAStudyConfig:
 
             object.__setattr__(self, "work_dir", str(cache_dir() / "mkqa-study"))
         if not isinstance(self.scale, ScaleConfig):
-            object.__setattr__(self, "scale", ScaleConfig.from_dict(self.scale))
+            object.__setattr__(self, "scale", ScaleConfig.parse(self.scale))
 
     @classmethod
     def from_parameters(cls, **parameters: Any) -> MKQAStudyConfig:
         """Build from notebook parameters; unknown names are refused with the closest valid one."""
-        from xqg_lab.core.config import check_keys
+        from xqg_lab.core.validation import check_keys
 
         names = [f.name for f in dataclasses.fields(cls)]
         check_keys(parameters, names, where="mkqa_study parameters")

@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pydantic
 
 from xqg_lab.core.atomic import write_atomic
 from xqg_lab.data.xor_tydi import XOR_LANGS
-from xqg_lab.core.errors import Choice, DataFormatError
+from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import Choice, ConfigModel, check_positive_int, expected
 from xqg_lab.scale import ScaleConfig
 
 if TYPE_CHECKING:
@@ -85,20 +87,15 @@ _REPO_MBERT = {  # (metric, condition): values in _REPO_LANGS order
 _PLACEHOLDER = "FILL_IN"
 
 
-class QueryFormat(Choice):
+class QueryFormat(Choice, label="query_format"):
     """Where the generated queries come from."""
 
     RELEASED_JSONL = "released-jsonl"  # ielab/xor-tydi-xqg-augmented data/shard_*.jsonl (passages included)
     STORE = "store"  # a shard store with generated queries (`xqg-lab shards generate`)
     PARQUET = "parquet"  # doc_id, lang, text Parquet: a file or a folder (e.g. a generate_store folder)
 
-    @classmethod
-    def label(cls) -> str:
-        return "query_format"
 
-
-@dataclasses.dataclass(frozen=True)
-class PaperTableConfig:
+class PaperTableConfig(ConfigModel):
     """What to run; every path may be absolute or relative to the working folder.
 
     Attributes
@@ -127,7 +124,9 @@ class PaperTableConfig:
         mapping ``{backend: local | ray, ray: {address, num_workers, ...}}``.
     """
 
-    retrievers: Mapping[str, str]
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
+    where = "paper_table parameters"
+    retrievers: dict[str, str]
     queries: str
     query_format: QueryFormat = QueryFormat.RELEASED_JSONL
     corpus: str = ""
@@ -145,60 +144,82 @@ class PaperTableConfig:
     fp16: bool = False
     scale: ScaleConfig = ScaleConfig()
 
-    def __post_init__(self):
+    @pydantic.field_validator("retrievers", mode="before")
+    @classmethod
+    def _retrievers(cls, value):
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError(expected("a mapping of at least one row name to a model name or folder", value,
+                                      "fix: e.g. retrievers: {mBERT: <model>}"))
+        slugs = [_slug(name) for name in value]
+        if len(set(slugs)) != len(slugs) or not all(slugs):
+            raise ValueError(expected("retriever names that differ in letters or digits", list(value),
+                                      "fix: rename the rows"))
+        for name, model in value.items():
+            _check_path(f"retrievers[{name!r}]", model)
+        return dict(value)
+
+    @pydantic.field_validator("queries", "corpus", "dev", "work_dir", mode="before")
+    @classmethod
+    def _paths(cls, value, info):
+        return _check_path(info.field_name, value)
+
+    @pydantic.field_validator("alpha", mode="before")
+    @classmethod
+    def _alpha(cls, value):
         from xqg_lab.augment import check_alpha
+
+        if check_alpha(value) == 0:
+            raise ValueError(expected("alpha above 0 (α = 0 is the baseline, always run)", value, "fix: e.g. alpha: 0.01"))
+        return check_alpha(value)
+
+    @pydantic.field_validator("langs", mode="before")
+    @classmethod
+    def _langs(cls, value):
+        langs = tuple(value) if isinstance(value, (list, tuple)) else value
+        if not langs or not isinstance(langs, tuple) or set(langs) - set(XOR_LANGS):
+            raise ValueError(expected(f"langs among the XOR-TyDi languages ({', '.join(XOR_LANGS)})", value,
+                                      "fix: list some of them"))
+        return langs
+
+    @pydantic.field_validator("n_per_lang", "k", "shard_size", "batch_size", mode="before")
+    @classmethod
+    def _positive(cls, value, info):
+        return check_positive_int(value, info.field_name)
+
+    @pydantic.field_validator("preset")
+    @classmethod
+    def _preset(cls, value):
         from xqg_lab.encode.presets import get_preset
+
+        get_preset(value)
+        return value
+
+    @pydantic.field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value):
         from xqg_lab.scale.shards import StorageDtype
 
-        if not isinstance(self.retrievers, Mapping) or not self.retrievers:
-            raise ValueError("retrievers must map at least one row name to a model name or folder")
-        slugs = [_slug(name) for name in self.retrievers]
-        if len(set(slugs)) != len(slugs) or not all(slugs):
-            raise ValueError(f"retriever names must differ in letters or digits; got {list(self.retrievers)}")
-        for key, value in [*((f"retrievers[{n!r}]", m) for n, m in self.retrievers.items()),
-                           ("queries", self.queries), ("corpus", self.corpus), ("dev", self.dev),
-                           ("work_dir", self.work_dir)]:
-            if not isinstance(value, str):
-                raise TypeError(f"{key} must be a string; got {type(value).__name__}")
-            if value.startswith(_PLACEHOLDER):
-                raise ValueError(f"{key} is still the placeholder {value!r}; point it at the real file or model")
-        object.__setattr__(self, "query_format", QueryFormat.parse(self.query_format))
-        object.__setattr__(self, "langs", tuple(self.langs))
-        if not self.queries:
-            raise ValueError("queries must name the generated queries (file or folder)")
-        if self.query_format is QueryFormat.RELEASED_JSONL and self.corpus:
-            raise ValueError(
-                "corpus must be empty with query_format 'released-jsonl': the released records carry "
-                "the passages, and the corpus is written from them so that passage ids match"
-            )
-        if self.query_format is not QueryFormat.RELEASED_JSONL and not self.corpus:
-            raise ValueError(f"query_format {self.query_format.value!r} needs corpus (a DPR-style TSV)")
-        unknown = sorted(set(self.langs) - set(XOR_LANGS))
-        if not self.langs or unknown:
-            raise ValueError(f"langs must be XOR-TyDi languages ({', '.join(XOR_LANGS)}); got {list(self.langs)}")
-        object.__setattr__(self, "retrievers", dict(self.retrievers))
-        object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        if self.alpha == 0:
-            raise ValueError(f"alpha must be above 0 (α = 0 is the baseline, always run); got {self.alpha}")
-        for name in ("n_per_lang", "k", "shard_size", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        get_preset(self.preset)
-        StorageDtype.parse(self.dtype)
-        if not isinstance(self.scale, ScaleConfig):
-            object.__setattr__(self, "scale", ScaleConfig.from_dict(self.scale))
+        return StorageDtype.parse(value).value
 
+    @pydantic.field_validator("device", mode="before")
     @classmethod
-    def from_parameters(cls, **parameters: Any) -> PaperTableConfig:
-        """A config from notebook or YAML parameters (lists for tuples, ``""`` for ``device=None``);
-        unknown keys are refused with the closest valid one."""
-        from xqg_lab.core.config import check_keys
+    def _device(cls, value):
+        return None if value == "" else value
 
-        check_keys(parameters, [f.name for f in dataclasses.fields(cls)], where="paper_table parameters")
-        if parameters.get("device") == "":
-            parameters["device"] = None
-        return cls(**parameters)
+    @pydantic.model_validator(mode="after")
+    def _queries_and_corpus(self):
+        if not self.queries:
+            raise ValueError(expected("queries naming the generated queries (file or folder)", self.queries,
+                                      "fix: set queries"))
+        if self.query_format is QueryFormat.RELEASED_JSONL and self.corpus:
+            raise ValueError(expected(
+                "an empty corpus with query_format 'released-jsonl' (the released records carry the passages, "
+                "and the corpus is written from them so that passage ids match)", self.corpus, "fix: remove corpus"
+            ))
+        if self.query_format is not QueryFormat.RELEASED_JSONL and not self.corpus:
+            raise ValueError(expected(f"a corpus (a DPR-style TSV) with query_format {self.query_format.value!r}",
+                                      self.corpus, "fix: set corpus"))
+        return self
 
     def encoder(self, model_name_or_path: str) -> dict[str, Any]:
         """Keyword arguments of :class:`xqg_lab.encode.model.Encoder` for one retriever."""
@@ -213,6 +234,15 @@ class PaperTableConfig:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-.")
+
+
+def _check_path(key: str, value: Any) -> str:
+    """``value`` if it is a string other than the config files' ``FILL_IN`` placeholder."""
+    if not isinstance(value, str):
+        raise ValueError(expected(f"{key} as a string", value, "fix: write a path or model name"))
+    if value.startswith(_PLACEHOLDER):
+        raise ValueError(expected(f"{key} pointing at a real file or model", value, "fix: replace the placeholder"))
+    return value
 
 
 # -- published numbers ------------------------------------------------------------------------

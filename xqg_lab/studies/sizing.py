@@ -15,11 +15,14 @@ one row per stage. Sizes are decimal (1 GB = 10⁹ bytes).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from xqg_lab.core.validation import ConfigModel, expected
 
 if TYPE_CHECKING:
     import altair as alt
@@ -30,8 +33,7 @@ GB = 1e9
 ESTIMATE_COLUMNS = ["stage", "disk_gb", "memory_gb", "gpu_hours", "wall_hours", "note"]
 
 
-@dataclasses.dataclass(frozen=True)
-class SizingParams:
+class SizingParams(ConfigModel):
     """Sizes of the run and throughputs of the hardware.
 
     Attributes
@@ -52,6 +54,8 @@ class SizingParams:
     shard_size : passages per shard (bounds the memory of a worker).
     """
 
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
+    where = "sizing parameters"
     n_passages: int = 18_000_000
     n_langs: int = 7
     n_per_lang: int = 5
@@ -68,30 +72,34 @@ class SizingParams:
     n_gpus: int = 1
     shard_size: int = 100_000
 
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{field.name} must be a positive number; got {value!r}")
-        if self.embedding_bytes not in (2, 4):
-            raise ValueError(f"embedding_bytes must be 2 (float16) or 4 (float32); got {self.embedding_bytes}")
-
+    @pydantic.field_validator("*", mode="before")
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> SizingParams:
-        """Validate a mapping of parameters (unknown keys are refused, naming the closest)."""
-        from xqg_lab.core.config import check_keys
+    def _positive(cls, value):
+        return _check_number(value, minimum_exclusive=True)
 
-        check_keys(dict(values), [f.name for f in dataclasses.fields(cls)], where="sizing parameters")
-        return cls(**values)
+    @pydantic.field_validator("embedding_bytes")
+    @classmethod
+    def _bytes(cls, value):
+        if value not in (2, 4):
+            raise ValueError(expected("embedding_bytes 2 (float16) or 4 (float32)", value, "fix: write 2 or 4"))
+        return value
 
     def replace(self, **changes: Any) -> SizingParams:
         """A copy with ``changes`` (validated again)."""
-        return dataclasses.replace(self, **changes)
+        return self.parse({**self.model_dump(), **changes})
 
     @property
     def n_queries(self) -> int:
         """Generated queries in all: passages × languages × queries per language."""
         return self.n_passages * self.n_langs * self.n_per_lang
+
+
+def _check_number(value: Any, *, minimum_exclusive: bool) -> int | float:
+    """``value`` if it is a number (not a bool) above 0 (``minimum_exclusive``) or at least 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (minimum_exclusive and value == 0):
+        raise ValueError(expected(f"a {'positive' if minimum_exclusive else 'non-negative'} number", value,
+                                  "fix: write a number such as 4"))
+    return value
 
 
 def estimate(params: SizingParams) -> pd.DataFrame:
@@ -174,9 +182,11 @@ def throughputs_from_bench(path: str | os.PathLike, *, dim: int = 768) -> dict[s
     Encoder on mixed XQuAD texts), ``generated_queries_per_s`` (batched seq2seq) and
     ``search_qps_per_million`` (in-memory flat search at the largest corpus measured,
     scaled from the benchmark's dimension to ``dim``). Benchmarks missing from the file
-    are left out. They describe the benchmark's model and machine: a GPU run with the
-    paper's mBERT and mT5-base needs its own measurements.
+    are left out, and ``path=""`` (no results file) gives none. They describe the benchmark's
+    model and machine: a GPU run with the paper's mBERT and mT5-base needs its own measurements.
     """
+    if not str(path):
+        return {}
     results = json.loads(Path(path).read_text(encoding="utf-8"))
     bench = results.get("benchmarks", {})
     out: dict[str, float] = {}
@@ -223,8 +233,7 @@ def plot_estimate(frame: pd.DataFrame) -> alt.Chart:
 # ----------------------------------------------------------------------------- the MKQA study
 
 
-@dataclasses.dataclass(frozen=True)
-class MKQAStudySizing:
+class MKQAStudySizing(ConfigModel):
     """Sizes of the MKQA study (``configs/mkqa_study.yaml``); throughputs as in :class:`SizingParams`.
 
     Attributes
@@ -242,6 +251,8 @@ class MKQAStudySizing:
         about 2,700/s for ~100-word passages on one core of the build machine, under load).
     """
 
+    model_config = pydantic.ConfigDict(frozen=True, validate_assignment=False)
+    where = "MKQA sizing parameters"
     n_passages: int = 21_015_300
     passage_bytes: int = 640
     corpus_gz_bytes: int = 4_694_541_059
@@ -263,19 +274,10 @@ class MKQAStudySizing:
     n_gpus: int = 1
     shard_size: int = 1_000_000
 
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{field.name} must be a non-negative number; got {value!r}")
-
+    @pydantic.field_validator("*", mode="before")
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> MKQAStudySizing:
-        """Validate a mapping of parameters (unknown keys are refused, naming the closest)."""
-        from xqg_lab.core.config import check_keys
-
-        check_keys(dict(values), [f.name for f in dataclasses.fields(cls)], where="MKQA sizing parameters")
-        return cls(**values)
+    def _non_negative(cls, value):
+        return _check_number(value, minimum_exclusive=False)
 
     @property
     def pool_bounds(self) -> tuple[int, int]:

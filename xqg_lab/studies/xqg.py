@@ -209,7 +209,7 @@ def evaluation_collection(data: RetrievalData, split: pd.DataFrame, *, langs: Se
     ``langs`` whose question has the ``"evaluation"`` role (see
     :func:`xqg_lab.generate.heldout.split_questions`). ``langs``: languages of
     ``data.queries`` (a str is one language, None all); an empty or unknown one is refused."""
-    from xqg_lab.data.common import check_langs
+    from xqg_lab.core.validation import check_langs
     from xqg_lab.generate.heldout import evaluation_queries
 
     langs = check_langs(langs, sorted(data.queries["lang"].unique()), what="query language")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar
 import pydantic
 
 from xqg_lab.core.config import ConfigError
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 from xqg_lab.core.validation import ConfigModel, expected
 from xqg_lab.encode.presets import PRESETS, EncoderPreset, Pooling, get_preset
 
@@ -23,7 +23,7 @@ E5_TEMPERATURE = 0.01
 (Wang et al., 2022, arXiv 2212.03533). Dot-product presets (DPR/Tevatron) default to 1.0."""
 
 
-class Precision(Choice):
+class Precision(Choice, label="precision"):
     """Arithmetic of the forward/backward pass (weights and optimizer stay float32)."""
 
     FP32 = "fp32"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import pydantic
 
 from xqg_lab.core.config import ConfigError, read_yaml
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice
 from xqg_lab.core.validation import ConfigModel, expected
 from xqg_lab.data.common import RetrievalData
 from xqg_lab.data.training import read_dpr_training_file, xquad_training_split
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class DataSource(Choice):
+class DataSource(Choice, label="source"):
     """Where a training config takes its triples from."""
 
     XQUAD = "xquad"

@@ -30,8 +30,8 @@ def build_encoder(spec):
     if callable(spec):
         return spec()
     raise TypeError(
-        f"encoder must be an Encoder, a mapping of Encoder keyword arguments or a factory; "
-        f"got {type(spec).__name__}"
+        f"expected encoder as an Encoder, a mapping of Encoder keyword arguments or a factory, found "
+        f"{type(spec).__name__}; fix: pass e.g. {{'model_name_or_path': ...}}"
     )
 
 

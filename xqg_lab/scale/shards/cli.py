@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from xqg_lab.scale import Backend, ScaleConfig
@@ -37,7 +36,8 @@ def _generator_factory(args):
 def _scale(args) -> ScaleConfig:
     """The ``scale`` section of ``--config`` (defaults without one), overridden by the
     ``--backend`` / Ray flags given on the command line."""
-    from xqg_lab.core.config import ConfigError, check_keys, read_yaml
+    from xqg_lab.core.config import ConfigError, read_yaml
+    from xqg_lab.core.validation import check_keys
 
     scale = ScaleConfig()
     if args.config:
@@ -46,7 +46,7 @@ def _scale(args) -> ScaleConfig:
             raise ConfigError(f"{args.config}: expected a mapping at the top level, found {type(raw).__name__}")
         check_keys(raw, ["scale"], where=args.config)
         try:
-            scale = ScaleConfig.from_dict(raw.get("scale"))
+            scale = ScaleConfig.parse(raw.get("scale"))
         except ConfigError as exc:
             raise ConfigError(f"{args.config}: {exc}") from None
     flags = {
@@ -55,9 +55,9 @@ def _scale(args) -> ScaleConfig:
         "num_cpus_per_worker": args.cpus_per_worker,
         "num_gpus_per_worker": args.gpus_per_worker,
     }
-    return ScaleConfig.from_dict({
+    return ScaleConfig.parse({
         "backend": args.backend or scale.backend.value,
-        "ray": {**dataclasses.asdict(scale.ray), **{k: v for k, v in flags.items() if v is not None}},
+        "ray": {**scale.ray.model_dump(), **{k: v for k, v in flags.items() if v is not None}},
     })
 
 

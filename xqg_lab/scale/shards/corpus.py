@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xqg_lab.core.validation import expected
 from xqg_lab.data.xor_tydi import (
     DPR_HEADER,
     check_dpr_header,
@@ -152,7 +153,7 @@ class CorpusShard:
 
 def _check_shard_size(shard_size: int) -> int:
     if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
-        raise ValueError(f"shard_size must be a positive integer; got {shard_size!r}")
+        raise ValueError(expected("shard_size as a positive integer", shard_size, "fix: e.g. shard_size=100_000"))
     return int(shard_size)
 
 
@@ -373,9 +374,9 @@ def select_shards(indices: Sequence[int], *, shard_index: int = 0, num_shards: i
     those with ``i % num_shards == shard_index`` (round robin, so workers get shards from
     all over the corpus and finish at about the same time)."""
     if isinstance(num_shards, bool) or not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
-        raise ValueError(f"num_shards must be a positive integer; got {num_shards!r}")
+        raise ValueError(expected("num_shards as a positive integer", num_shards, "fix: e.g. num_shards=4"))
     if isinstance(shard_index, bool) or not isinstance(shard_index, (int, np.integer)) or not (
         0 <= shard_index < num_shards
     ):
-        raise ValueError(f"shard_index must be an integer in [0, num_shards={num_shards}); got {shard_index!r}")
+        raise ValueError(expected(f"shard_index as an integer in [0, num_shards={num_shards})", shard_index, "fix: count from 0"))
     return [int(i) for i in indices if int(i) % num_shards == shard_index]

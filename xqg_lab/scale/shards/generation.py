@@ -23,7 +23,7 @@ def _build_generator(spec):
         return spec
     if callable(spec):
         return spec()
-    raise TypeError(f"generator must have a generate() method or be a zero-argument factory; got {type(spec).__name__}")
+    raise TypeError(f"expected a generator (with a generate() method) or a zero-argument factory, found {type(spec).__name__}; fix: pass a Generator")
 
 
 class GenerationShardWorker:

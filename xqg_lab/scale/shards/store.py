@@ -14,22 +14,18 @@ import numpy as np
 
 from xqg_lab.core.atomic import write_atomic
 from xqg_lab.encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
-from xqg_lab.core.errors import Choice
+from xqg_lab.core.validation import Choice, expected
 from xqg_lab.scale.shards.corpus import STORE_FORMAT, CorpusIndex, index_corpus
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class StorageDtype(Choice):
+class StorageDtype(Choice, label="dtype"):
     """Floating-point type of stored passage embeddings."""
 
     FLOAT32 = "float32"
     FLOAT16 = "float16"
-
-    @classmethod
-    def label(cls) -> str:
-        return "dtype"
 
 
 def _atomic_write_parquet(path: Path, table) -> None:
@@ -65,7 +61,7 @@ class ShardStore:
     @staticmethod
     def _sum_kind(name: str) -> str:
         if not name or any(c in name for c in "/\\. \t\n") or name != name.strip():
-            raise ValueError(f"query-sum name must be a plain word (letters, digits, '-', '_'); got {name!r}")
+            raise ValueError(expected("a query-sum name that is a plain word (letters, digits, '-', '_')", name, "fix: rename it"))
         return f"qsum-{name}"
 
     # markers --------------------------------------------------------------------------
