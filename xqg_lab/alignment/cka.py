@@ -27,13 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from xqg_lab.alignment._base import (
-    Estimate,
-    check_options,
-    check_pair,
-    check_positive_int,
-    make_estimate,
-    resample_counts,
-    upper_block_pairs,
+    Estimate, check_options, check_pair, check_positive_int, make_estimate, resample_counts, upper_block_pairs,
 )
 
 __all__ = ["linear_cka"]
@@ -128,12 +122,8 @@ def _cka_replicates(Xc, Yc, counts, *, batch_size, route=None):
 
 
 def linear_cka(
-    X,
-    Y,
-    *,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    X, Y, *,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 2048,
 ) -> Estimate:
     """Linear CKA between X and Y (dims may differ), debiased (headline) and biased (part).

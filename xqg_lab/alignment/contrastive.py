@@ -25,15 +25,8 @@ import numpy as np
 
 from xqg_lab.core.errors import check_choice
 from xqg_lab.alignment._base import (
-    Estimate,
-    check_options,
-    check_pair,
-    check_positive_int,
-    l2_normalize,
-    make_estimate,
-    resample_counts,
-    row_blocks,
-    weighted_means,
+    Estimate, check_options, check_pair, check_positive_int,
+    l2_normalize, make_estimate, resample_counts, row_blocks, weighted_means,
 )
 
 __all__ = ["Similarity", "Scoring", "infonce_bound", "bitext_accuracy", "E5_TEMPERATURE", "DPR_TEMPERATURE"]
@@ -118,14 +111,10 @@ def _topk_means(A, B, *, k, batch_size) -> tuple[np.ndarray, np.ndarray]:
 
 
 def infonce_bound(
-    X,
-    Y,
-    *,
+    X, Y, *,
     temperature: float | None = None,
     similarity: Similarity | str = Similarity.COSINE,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 1024,
 ) -> Estimate:
     """InfoNCE lower bound on I(X; Y) with the model's own similarity as critic, in nats.
@@ -194,14 +183,10 @@ def infonce_bound(
 
 
 def bitext_accuracy(
-    X,
-    Y,
-    *,
+    X, Y, *,
     scoring: Scoring | str = Scoring.COSINE,
     k: int = 4,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 1024,
 ) -> Estimate:
     """Bitext retrieval accuracy@1 in both directions, as a fraction in [0, 1].

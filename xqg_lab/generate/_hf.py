@@ -308,15 +308,9 @@ class HFGenerator(Generator):
             config.pad_token_id = self.tokenizer_.eos_token_id
         return config
 
-    def generate(
-        self,
-        passages: pd.DataFrame,
-        *,
-        langs: Iterable[str] | str,
-        n_per_lang: int,
-        seed: int = 0,
-        progress: bool = False,
-    ) -> pd.DataFrame:
+    def generate(self, passages: pd.DataFrame, *, langs: Iterable[str] | str, n_per_lang: int, seed: int = 0,
+                 progress: bool = False) -> pd.DataFrame:
+        """See :meth:`Generator.generate`."""
         passages = check_passages(passages)
         langs = check_langs(langs)
         n = check_n(n_per_lang)
@@ -336,16 +330,8 @@ class HFGenerator(Generator):
         ]
         return records_frame(rows)
 
-    def _decode_prompts(
-        self,
-        encoded: list[list[int]],
-        keys: list[tuple[str, str]],
-        *,
-        n: int,
-        seed: int,
-        langs: tuple[str, ...],
-        progress: bool,
-    ) -> list[list[str]]:
+    def _decode_prompts(self, encoded: list[list[int]], keys: list[tuple[str, str]], *, n: int, seed: int,
+                        langs: tuple[str, ...], progress: bool) -> list[list[str]]:
         """The ``n`` raw texts of every encoded prompt (``keys[i]`` = its ``(doc_id, lang)``)."""
         import torch
         from xqg_lab.core.progress import tqdm

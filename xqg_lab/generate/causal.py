@@ -500,16 +500,8 @@ class CausalLMGenerator(HFGenerator):
 
     # -- the llama.cpp engine ----------------------------------------------------------------------
 
-    def _decode_prompts(
-        self,
-        encoded: list[list[int]],
-        keys: list[tuple[str, str]],
-        *,
-        n: int,
-        seed: int,
-        langs: tuple[str, ...],
-        progress: bool,
-    ) -> list[list[str]]:
+    def _decode_prompts(self, encoded: list[list[int]], keys: list[tuple[str, str]], *, n: int, seed: int,
+                        langs: tuple[str, ...], progress: bool) -> list[list[str]]:
         if self.resolved_engine() == Engine.TRANSFORMERS.value:
             return super()._decode_prompts(encoded, keys, n=n, seed=seed, langs=langs, progress=progress)
         from tqdm.auto import tqdm
