@@ -32,11 +32,7 @@ MKQA_SOURCES = ("full", "sample")
 MKQA_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "answer_types")
 
 
-def load_mkqa(
-    source: str | os.PathLike[str] = "full",
-    *,
-    langs: Iterable[str] | str | None = None,
-) -> pd.DataFrame:
+def load_mkqa(source: str | os.PathLike[str] = "full", *, langs: Iterable[str] | str | None = None) -> pd.DataFrame:
     """Load MKQA queries in ``langs``, streaming the (gzipped) JSONL file.
 
     Parameters

@@ -83,10 +83,7 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
                     path, lineno, f"expected a field {field!r}, found fields {sorted(obj)}"
                 )
         qid, answers, lang = obj["id"], obj["answers"], obj["lang"]
-        if not isinstance(qid, str):
-            raise DataFormatError(path, lineno, f"expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
-        if not isinstance(lang, str):
-            raise DataFormatError(path, lineno, f"expected 'lang' to be a string, found {type(lang).__name__}")
+        _check_id_and_lang(qid, lang, path=path, line=lineno)
         if lang.strip() not in XOR_LANGS:
             raise DataFormatError(
                 path, lineno, f"unknown language code {lang!r}; expected one of: {', '.join(XOR_LANGS)}"
@@ -137,10 +134,7 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
             if field not in item:
                 raise DataFormatError(path, None, f"{where}: expected a field {field!r}, found fields {sorted(item)}")
         qid, lang, ctxs = item["id"], item["lang"], item["ctxs"]
-        if not isinstance(qid, str):
-            raise DataFormatError(path, None, f"{where}: expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
-        if not isinstance(lang, str):
-            raise DataFormatError(path, None, f"{where}: expected 'lang' to be a string, found {type(lang).__name__}")
+        _check_id_and_lang(qid, lang, path=path, line=None, where=f"{where}: ")
         if not isinstance(ctxs, list):
             raise DataFormatError(path, None, f"{where}: expected 'ctxs' to be a list of passage texts, found {type(ctxs).__name__}")
         for j, ctx in enumerate(ctxs):
@@ -205,22 +199,35 @@ def _check_ks(ks) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
+def _check_question_frame(frame: pd.DataFrame, name: str, columns: Sequence[str], *, fix: str) -> None:
+    """``columns`` present and one row per ``query_id``; ``fix`` ends the missing-column message."""
+    for col in columns:
+        if col not in frame.columns:
+            raise ValueError(f"{name} frame: expected a column {col!r}, found columns {list(frame.columns)}; {fix}")
+    dup = frame["query_id"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"{name} frame: expected one row per question, found duplicate query_id "
+            f"{frame.loc[dup, 'query_id'].iloc[0]!r}; keep one row per question"
+        )
+
+
+def _check_id_and_lang(qid, lang, *, path, line: int | None, where: str = "") -> None:
+    """``id`` and ``lang`` of one question or prediction are strings (``where`` prefixes the message)."""
+    if not isinstance(qid, str):
+        raise DataFormatError(path, line, f"{where}expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
+    if not isinstance(lang, str):
+        raise DataFormatError(path, line, f"{where}expected 'lang' to be a string, found {type(lang).__name__}")
+
+
 def _normalise_predictions(predictions) -> tuple[dict[str, Sequence[str]], dict[str, str]]:
     """Return (qid -> ranked texts, qid -> lang for predictions that name one)."""
     langs: dict[str, str] = {}
     if isinstance(predictions, pd.DataFrame):
-        for col in ("query_id", "ctxs"):
-            if col not in predictions.columns:
-                raise ValueError(
-                    f"predictions frame: expected a column {col!r}, found columns {list(predictions.columns)}; "
-                    f"use read_xor_predictions() or a frame with 'query_id' and 'ctxs' (list of passage texts)"
-                )
-        dup = predictions["query_id"].duplicated()
-        if dup.any():
-            raise ValueError(
-                f"predictions frame: expected one ranking per question, found duplicate query_id "
-                f"{predictions.loc[dup, 'query_id'].iloc[0]!r}; keep one row per question"
-            )
+        _check_question_frame(
+            predictions, "predictions", ("query_id", "ctxs"),
+            fix="use read_xor_predictions() or a frame with 'query_id' and 'ctxs' (list of passage texts)",
+        )
         ctxs = dict(zip(predictions["query_id"], predictions["ctxs"]))
         if "lang" in predictions.columns:
             langs = {q: l for q, l in zip(predictions["query_id"], predictions["lang"]) if isinstance(l, str)}
@@ -283,16 +290,7 @@ def xor_recall_per_query(
     ks = _check_ks(ks)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"expected data as a DataFrame (query_id, lang, answers), found {type(data).__name__}")
-    for col in ("query_id", "lang", "answers"):
-        if col not in data.columns:
-            raise ValueError(
-                f"data frame: expected a column {col!r}, found columns {list(data.columns)}; use read_xor_data()"
-            )
-    if data["query_id"].duplicated().any():
-        raise ValueError(
-            f"data frame: expected each query_id once, found duplicate "
-            f"{data.loc[data['query_id'].duplicated(), 'query_id'].iloc[0]!r}"
-        )
+    _check_question_frame(data, "data", ("query_id", "lang", "answers"), fix="use read_xor_data()")
     ctxs, pred_langs = _normalise_predictions(predictions)
 
     data = data.sort_values("query_id", kind="stable").reset_index(drop=True)
