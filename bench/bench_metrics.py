@@ -21,31 +21,21 @@ Targets (issue 15): the array path ≥ 20× faster than today's, and no slower t
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from _common import interleaved, median
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _helpers import old_to_run  # noqa: E402 -- the pre-issue-15 to_run, shared with the tests
+
 LANGS = ["en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
 ALPHAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
 MEASURES = ["MRR@10", "R@1", "R@5", "R@10", "nDCG@10"]
 RANX = {"MRR@10": "mrr@10", "R@1": "recall@1", "R@5": "recall@5", "R@10": "recall@10", "nDCG@10": "ndcg@10"}
-
-
-def _old_to_run(scores, indices, query_ids, doc_ids) -> pd.DataFrame:
-    """``index.to_run`` before issue 15 (pandas sort by row, score desc, doc_id desc)."""
-    query_ids, doc_ids = np.asarray(query_ids, dtype=object), np.asarray(doc_ids, dtype=object)
-    n, k = indices.shape
-    valid = indices >= 0
-    run = pd.DataFrame({
-        "query_id": np.repeat(query_ids, k)[valid.ravel()].astype(str),
-        "doc_id": doc_ids[indices[valid]].astype(str),
-        "score": scores[valid].astype(np.float64),
-        "row": np.repeat(np.arange(n), k)[valid.ravel()],
-    })  # fmt: skip
-    run = run.sort_values(["row", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    run["rank"] = run.groupby("row").cumcount() + 1
-    return run[["query_id", "doc_id", "score", "rank"]].reset_index(drop=True)
 
 
 def _for_ranx(run: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +84,7 @@ def run(*, quick: bool) -> dict:
                  for a, f in run_frames.items()}  # fmt: skip
 
     def todays():
-        return {a: per_query(_old_to_run(s, i, query_ids, doc_ids), qrels, MEASURES) for a, (s, i) in grid.items()}
+        return {a: per_query(old_to_run(s, i, query_ids, doc_ids), qrels, MEASURES) for a, (s, i) in grid.items()}
 
     def arrays():
         return per_query_grid(grid, query_ids, doc_ids, qrels, MEASURES)

@@ -36,6 +36,8 @@ from xqg_lab.core.atomic import TMP_MARK
 from xqg_lab.encode.cache import EmbeddingCache
 from xqg_lab.generate.base import Generator, records_frame
 
+from _helpers import write_notebook
+
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS.parent / "xqg_lab"
 KILL_SEED = 20230507
@@ -447,18 +449,6 @@ def test_a_second_process_is_refused_while_a_query_store_is_written(kill_inputs,
 
 
 # -- 4. a notebook whose kernel dies --------------------------------------------------------
-
-
-def write_notebook(path: Path, *cells: str) -> Path:
-    """A notebook whose first cell is tagged ``parameters``."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nb, path)
-    return path
 
 
 def write_config(path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:

@@ -15,6 +15,8 @@ from xqg_lab.search.index import to_run, trec_sorted
 from xqg_lab.metrics.ranking import per_query
 from xqg_lab.metrics.ranking_arrays import per_query_arrays, per_query_grid
 
+from _helpers import old_to_run
+
 FAST = ["R@1", "R@3", "MRR@2", "MRR", "RR@4", "nDCG@3", "nDCG", "P@2", "Success@2"]
 
 
@@ -23,22 +25,6 @@ def _reference(scores, indices, query_ids, doc_ids, qrels, measures):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return per_query(to_run(scores, indices, query_ids, doc_ids), qrels, measures)
-
-
-def _old_to_run(scores, indices, query_ids, doc_ids):
-    """to_run as it was before the array path (pandas sort by row, score desc, doc_id desc)."""
-    query_ids, doc_ids = np.asarray(query_ids, dtype=object), np.asarray(doc_ids, dtype=object)
-    n, k = indices.shape
-    valid = indices >= 0
-    run = pd.DataFrame({
-        "query_id": np.repeat(query_ids, k)[valid.ravel()].astype(str),
-        "doc_id": doc_ids[indices[valid]].astype(str),
-        "score": scores[valid].astype(np.float64),
-        "row": np.repeat(np.arange(n), k)[valid.ravel()],
-    })  # fmt: skip
-    run = run.sort_values(["row", "score", "doc_id"], ascending=[True, False, False], kind="stable")
-    run["rank"] = run.groupby("row").cumcount() + 1
-    return run[["query_id", "doc_id", "score", "rank"]].reset_index(drop=True)
 
 
 @st.composite
@@ -87,7 +73,7 @@ def test_per_query_arrays_equals_ir_measures_exactly(search):
 def test_to_run_equals_the_pandas_sort_it_replaced(search):
     scores, indices, query_ids, doc_ids, _ = search
     pd.testing.assert_frame_equal(to_run(scores, indices, query_ids, doc_ids),
-                                  _old_to_run(scores, indices, query_ids, doc_ids), check_exact=True)  # fmt: skip
+                                  old_to_run(scores, indices, query_ids, doc_ids), check_exact=True)  # fmt: skip
 
 
 def test_per_query_arrays_matches_hand_computation():

@@ -14,16 +14,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _mkqa_standin import ANSWERING, PASSAGES, write_corpus  # noqa: E402
 
 from xqg_lab.data.mkqa import load_mkqa_qa  # noqa: E402
-from xqg_lab.metrics.has_answer import has_answer  # noqa: E402
-from xqg_lab.studies.mkqa import (  # noqa: E402
-    MKQAStudyConfig,
-    augmented_search,
-    candidate_pool,
-    gold_passages,
-    headline_table,
-    infonce_terms,
-    recall_table,
-)
+from xqg_lab.core.config import ConfigError  # noqa: E402
+from xqg_lab.metrics.has_answer import has_answer, recall_table  # noqa: E402
+from xqg_lab.studies.mkqa import MKQAStudyConfig, gold_passages  # noqa: E402
+from xqg_lab.studies.mkqa_alignment import headline_table, infonce_terms  # noqa: E402
+from xqg_lab.studies.mkqa_pool import augmented_search, candidate_pool  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,7 +107,7 @@ class _FlakyGenerator:
 
 
 def test_generate_equal_regenerates_empty_outputs_to_equal_counts():
-    from xqg_lab.studies.mkqa import generate_equal
+    from xqg_lab.studies.mkqa_pool import generate_equal
 
     passages = pd.DataFrame({"doc_id": ["a", "b"], "title": ["", ""], "text": ["x", "y"]})
     out = generate_equal(_FlakyGenerator(), passages, langs=["ja", "de"], n_per_lang=2, seed=0)
@@ -123,7 +118,7 @@ def test_generate_equal_regenerates_empty_outputs_to_equal_counts():
 
 
 def test_hits_matrix_matches_each_language_against_english_answers():
-    from xqg_lab.studies.mkqa import hits_matrix
+    from xqg_lab.metrics.has_answer import hits_matrix
 
     questions = pd.DataFrame({"question_id": ["q", "q", "r"], "answers": [["Ridley Scott"], ["Ridley Scott"], []]})
     texts = {0: "directed by Ridley Scott", 1: "Scotts of Ridley", 2: "nothing"}
@@ -145,8 +140,8 @@ def test_recall_table_averages_languages_unweighted():
 def test_config_refuses_bad_values():
     with pytest.raises(ValueError, match="ks in 1..depth"):
         MKQAStudyConfig(ks=(20, 200), depth=100)
-    with pytest.raises(ValueError, match="expected a known key, found 'alpah'"):
-        MKQAStudyConfig.from_parameters(alpah=0.1)
+    with pytest.raises(ConfigError, match="expected a known key, found 'alpah'; did you mean 'alpha'"):
+        MKQAStudyConfig.parse({"alpah": 0.1})
 
 
 @pytest.mark.slow
@@ -223,7 +218,7 @@ class _Shards:
 )  # fmt: skip
 def test_search_store_equals_flat_search_over_concatenated_shards(device):
     from xqg_lab.search.index import search
-    from xqg_lab.studies.mkqa import search_store
+    from xqg_lab.studies.mkqa_pool import search_store
 
     rng = np.random.default_rng(3)
     shards = [rng.normal(size=(n, 16)).astype(np.float32) for n in (7, 0, 5, 9)]
@@ -246,14 +241,14 @@ def test_mkqa_notebooks_are_thin_without_outputs(name):
     assert all(re.match(r"^\w+: \w+ = .+  # .+$", line) for line in code[0].source.splitlines())
     assert not any(c.get("outputs") or c.get("execution_count") for c in code)
     assert not any(re.search(r"^\s*def ", c.source, re.M) for c in code)
-    assert "MKQAStudyConfig.from_parameters" in code[1].source
+    assert "MKQAStudyConfig.parse" in code[1].source
 
 
 def test_prepare_corpus_decompresses_a_gzipped_tsv_once(tmp_path):
     import gzip
     import os
 
-    from xqg_lab.studies.mkqa import prepare_corpus
+    from xqg_lab.studies.mkqa_pool import prepare_corpus
 
     plain = write_corpus(tmp_path)
     packed = tmp_path / "psgs.tsv.gz"

@@ -8,6 +8,8 @@ import pytest
 from xqg_lab.core.config import ConfigError, RunConfig
 from xqg_lab.runner.run import NOTEBOOK_DIR, NotebookFailed, run_config
 
+from _helpers import write_notebook
+
 
 @pytest.fixture
 def tiny_beir(tmp_path):
@@ -134,18 +136,6 @@ def test_every_parameter_line_of_a_notebook_is_one_papermill_can_read(path):
 
 
 # -- notebooks outside notebooks/, warm re-runs, warnings, cell timeout (issues 15.2, 16.5, 16.6) --------
-
-
-def write_notebook(path, *cells):
-    """A notebook whose first cell is tagged ``parameters``."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nb, path)
-    return path
 
 
 def config_of(*steps, **extra):

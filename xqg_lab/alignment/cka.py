@@ -128,12 +128,8 @@ def _cka_replicates(Xc, Yc, counts, *, batch_size, route=None):
 
 
 def linear_cka(
-    X,
-    Y,
-    *,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    X, Y, *,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 2048,
 ) -> Estimate:
     """Linear CKA between X and Y (dims may differ), debiased (headline) and biased (part).

@@ -117,14 +117,10 @@ def _topk_means(A, B, *, k, batch_size) -> tuple[np.ndarray, np.ndarray]:
 
 
 def infonce_bound(
-    X,
-    Y,
-    *,
+    X, Y, *,
     temperature: float | None = None,
     similarity: Similarity | str = Similarity.COSINE,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 1024,
 ) -> Estimate:
     """InfoNCE lower bound on I(X; Y) with the model's own similarity as critic, in nats.
@@ -193,14 +189,10 @@ def infonce_bound(
 
 
 def bitext_accuracy(
-    X,
-    Y,
-    *,
+    X, Y, *,
     scoring: Scoring | str = Scoring.COSINE,
     k: int = 4,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 1024,
 ) -> Estimate:
     """Bitext retrieval accuracy@1 in both directions, as a fraction in [0, 1].

@@ -86,14 +86,10 @@ def canonical_correlations(C, p, *, rcond=1e-8):
 
 
 def gaussian_mi(
-    X,
-    Y,
-    *,
+    X, Y, *,
     n_components: int = 32,
     rcond: float = 1e-8,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
 ) -> Estimate:
     """Gaussian MI ``-1/2 sum_k log(1 - rho_k^2)`` in nats, from CCA after PCA.
 

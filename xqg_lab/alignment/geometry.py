@@ -35,13 +35,9 @@ __all__ = ["alignment_loss", "uniformity_loss", "cosine_gap", "uniform_sphere_un
 
 
 def alignment_loss(
-    X,
-    Y,
-    *,
+    X, Y, *,
     alpha: float = 2.0,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
 ) -> Estimate:
     """Alignment ``mean_i ||x_i - y_i||^alpha`` of L2-normalised pairs (Wang & Isola 2020).
 
@@ -125,13 +121,9 @@ def _uniformity_replicates(X, Y, counts, *, t, batch_size):
 
 
 def uniformity_loss(
-    X,
-    Y,
-    *,
+    X, Y, *,
     t: float = 2.0,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
     batch_size: int = 2048,
 ) -> Estimate:
     """Uniformity ``log mean_{u != v} exp(-t ||u - v||^2)`` on L2-normalised vectors (Wang & Isola 2020).
@@ -170,12 +162,8 @@ def uniformity_loss(
 
 
 def cosine_gap(
-    X,
-    Y,
-    *,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    X, Y, *,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
 ) -> Estimate:
     """Mean cosine of paired rows minus mean cosine of non-paired (random) cross pairs.
 

@@ -82,16 +82,12 @@ def _ksg_terms(P, Q, tree_p, tree_q, k):
 
 
 def ksg_mi(
-    X,
-    Y,
-    *,
+    X, Y, *,
     k: int = 3,
     n_components: int = 4,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     jitter: float = 1e-10,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
 ) -> Estimate:
     """KSG (estimator 1) MI between PCA projections of X and Y, in nats, with a permutation null.
 

@@ -36,15 +36,11 @@ __all__ = ["language_probe"]
 
 
 def language_probe(
-    X,
-    Y,
-    *,
+    X, Y, *,
     n_splits: int = 5,
     C: float = 1.0,
     max_iter: int = 1000,
-    n_bootstrap: int = 200,
-    confidence: float = 0.95,
-    seed: int | None = 0,
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int | None = 0,
 ) -> Estimate:
     """Cross-validated accuracy of a logistic-regression probe separating X rows from Y rows.
 

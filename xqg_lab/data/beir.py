@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from xqg_lab.data.common import (
+    QUERY_COLUMNS,
     RetrievalData,
     check_new_id,
     iter_jsonl,
@@ -15,6 +16,7 @@ from xqg_lab.data.common import (
     require_text,
 )
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.data.frames import retrieval_data
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 """Header of a BEIR qrels TSV."""
@@ -49,8 +51,6 @@ def load_beir(
         Malformed JSON or TSV, missing fields, empty texts, duplicate ids, a non-integer score,
         or a qrel naming a query or passage id not in the files -- each naming file and line.
     """
-    import pandas as pd
-
     folder = Path(folder)
     corpus_path = folder / "corpus.jsonl"
     queries_path = folder / "queries.jsonl"
@@ -126,15 +126,9 @@ def load_beir(
         qrels.append((query_id, doc_id, relevance))
 
     judged = {q for q, _, _ in qrels}
-    passages_df = pd.DataFrame(passages, columns=["doc_id", "title", "text"])
-    queries_df = pd.DataFrame(
+    return retrieval_data(
+        passages,
         [(q, lang, t) for q, t in queries.items() if q in judged],
-        columns=["query_id", "lang", "text"],
-    )
-    qrels_df = pd.DataFrame(qrels, columns=["query_id", "doc_id", "relevance"])
-    qrels_df["relevance"] = qrels_df["relevance"].astype("int64")
-    return RetrievalData(
-        passages=passages_df.sort_values("doc_id", ignore_index=True),
-        queries=queries_df.sort_values("query_id", ignore_index=True),
-        qrels=qrels_df.sort_values(["query_id", "doc_id"], ignore_index=True),
+        qrels,
+        query_columns=QUERY_COLUMNS,
     )

@@ -160,6 +160,25 @@ def fetch(name: str) -> Path:
     return _download(entry, looked_at=candidate)
 
 
+def resolve_source(source: str | os.PathLike[str], names: tuple[str, ...], *, prefix: str, kind: str,
+                   file: str) -> Path:
+    """``fetch(f"{prefix}.{source}")`` for a name of ``names``, else ``source`` as an existing file.
+
+    ``kind`` names what ``names`` are ("split") and ``file`` what a path must hold ("an
+    XOR-Retrieve JSONL file"), for the error messages.
+    """
+    if isinstance(source, str) and source in names:
+        return fetch(f"{prefix}.{source}")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no such file: {path}; expected a {kind} name ({', '.join(names)}) or the path of {file}"
+            )
+        return path
+    raise TypeError(f"expected source as a {kind} name ({', '.join(names)}) or a path, found {type(source).__name__}")
+
+
 def ensure_punkt() -> Path:
     """Make ``nltk.word_tokenize`` work offline; return the ``nltk_data`` folder that serves it.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from xqg_lab.data.common import (
 )
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_langs
+from xqg_lab.data.fetch import resolve_source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,11 +32,7 @@ MKQA_SOURCES = ("full", "sample")
 MKQA_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "answer_types")
 
 
-def load_mkqa(
-    source: str | os.PathLike[str] = "full",
-    *,
-    langs: Iterable[str] | str | None = None,
-) -> pd.DataFrame:
+def load_mkqa(source: str | os.PathLike[str] = "full", *, langs: Iterable[str] | str | None = None) -> pd.DataFrame:
     """Load MKQA queries in ``langs``, streaming the (gzipped) JSONL file.
 
     Parameters
@@ -68,26 +65,34 @@ def load_mkqa(
     selected = check_langs(langs, MKQA_LANGS, what="MKQA language")
     path = _resolve(source)
     rows: list[tuple[Any, ...]] = []
+    for line, example_id, queries, answers in _examples(path):
+        for lang in selected:
+            text = _query_text(queries, lang, example_id, path, line)
+            entries = _get(answers, lang, "answers", path, line)
+            texts, types = _answers(entries, lang=lang, path=path, line=line)
+            rows.append((f"{example_id}-{lang}", example_id, lang, text, texts, types))
+    frame = pd.DataFrame(rows, columns=list(MKQA_COLUMNS))
+    return frame.sort_values("query_id", ignore_index=True)
+
+
+def _examples(path: Path) -> Iterator[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    """``(line, example_id, queries, answers)`` of every example; ``example_id`` checked unique."""
     seen: dict[str, int] = {}
     for line, obj in iter_jsonl(path):
         example_id = require_id(obj, "example_id", path=path, line=line)
         check_new_id(seen, example_id, line, what="example_id", path=path)
         queries = require(obj, "queries", dict, path=path, line=line)
         answers = require(obj, "answers", dict, path=path, line=line)
-        for lang in selected:
-            text = _get(queries, lang, "queries", path, line)
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(
-                    path,
-                    line,
-                    f"empty or non-string queries[{lang!r}] for example {example_id}; "
-                    "expected non-empty text",
-                )
-            entries = _get(answers, lang, "answers", path, line)
-            texts, types = _answers(entries, lang=lang, path=path, line=line)
-            rows.append((f"{example_id}-{lang}", example_id, lang, text, texts, types))
-    frame = pd.DataFrame(rows, columns=list(MKQA_COLUMNS))
-    return frame.sort_values("query_id", ignore_index=True)
+        yield line, example_id, queries, answers
+
+
+def _query_text(queries: dict[str, Any], lang: str, example_id: str, path: Path, line: int) -> str:
+    text = _get(queries, lang, "queries", path, line)
+    if not isinstance(text, str) or not text.strip():
+        raise DataFormatError(
+            path, line, f"empty or non-string queries[{lang!r}] for example {example_id}; expected non-empty text"
+        )
+    return text
 
 
 def _get(mapping: dict[str, Any], lang: str, field: str, path: Path, line: int) -> Any:
@@ -136,19 +141,7 @@ def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[st
 
 
 def _resolve(source: str | os.PathLike[str]) -> Path:
-    if isinstance(source, str) and source in MKQA_SOURCES:
-        from xqg_lab.data.fetch import fetch
-
-        return fetch(f"mkqa.{source}")
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no such file: {path}; expected {' or '.join(map(repr, MKQA_SOURCES))} or the "
-                "path of an MKQA JSONL(.gz) file"
-            )
-        return path
-    raise TypeError(f"source must be 'full', 'sample' or a path, found {type(source).__name__}")
+    return resolve_source(source, MKQA_SOURCES, prefix="mkqa", kind="source", file="an MKQA JSONL(.gz) file")
 
 
 MKQA_ANSWER_TYPES = (
@@ -200,23 +193,14 @@ def load_mkqa_qa(
     answer_lang = check_langs([answer_lang], MKQA_LANGS, what="MKQA answer language")[0]
     path = _resolve(source)
     rows: list[tuple[Any, ...]] = []
-    seen: dict[str, int] = {}
-    for line, obj in iter_jsonl(path):
-        example_id = require_id(obj, "example_id", path=path, line=line)
-        check_new_id(seen, example_id, line, what="example_id", path=path)
-        queries = require(obj, "queries", dict, path=path, line=line)
-        answers = require(obj, "answers", dict, path=path, line=line)
+    for line, example_id, queries, answers in _examples(path):
         entries = _get(answers, answer_lang, "answers", path, line)
         _, types = _answers(entries, lang=answer_lang, path=path, line=line)
         kept = [e for e in entries if e["type"] not in UNSCORED_ANSWER_TYPES]
         texts, _ = _answers(kept, lang=answer_lang, path=path, line=line)
         texts = [t for t in texts if t.strip()]
         for lang in selected:
-            text = _get(queries, lang, "queries", path, line)
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(
-                    path, line, f"empty or non-string queries[{lang!r}] for example {example_id}; expected non-empty text"
-                )
+            text = _query_text(queries, lang, example_id, path, line)
             rows.append((f"{example_id}-{lang}", example_id, lang, text, list(texts), list(types), bool(texts)))
     frame = pd.DataFrame(rows, columns=list(MKQA_QA_COLUMNS))
     return frame.sort_values("query_id", ignore_index=True)

@@ -23,10 +23,7 @@ def tatoeba_langs() -> tuple[str, ...]:
 
 
 def load_tatoeba(
-    lang: str,
-    *,
-    folder: str | os.PathLike[str] | None = None,
-    on_empty: OnEmpty | str = OnEmpty.DROP,
+    lang: str, *, folder: str | os.PathLike[str] | None = None, on_empty: OnEmpty | str = OnEmpty.DROP
 ) -> pd.DataFrame:
     """Load the Tatoeba test pairs between English and ``lang``.
 

@@ -29,6 +29,7 @@ from xqg_lab.data.common import (
 )
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_choice, check_langs
+from xqg_lab.data.fetch import resolve_source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -315,16 +316,4 @@ def _iter_dpr_rows(
 
 
 def _resolve_split(source: str | os.PathLike[str]) -> Path:
-    if isinstance(source, str) and source in XOR_SPLITS:
-        from xqg_lab.data.fetch import fetch
-
-        return fetch(f"xor_tydi.{source}")
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no such file: {path}; expected a split name ({', '.join(XOR_SPLITS)}) or the "
-                "path of an XOR-Retrieve JSONL file"
-            )
-        return path
-    raise TypeError(f"source must be a split name or a path, found {type(source).__name__}")
+    return resolve_source(source, XOR_SPLITS, prefix="xor_tydi", kind="split", file="an XOR-Retrieve JSONL file")

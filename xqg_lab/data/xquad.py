@@ -20,9 +20,12 @@ from xqg_lab.data.common import (
 )
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_langs
+from xqg_lab.data.frames import retrieval_data
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 """The 12 XQuAD languages (ISO 639-1)."""
+
+XQUAD_QUERY_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "lang_answers")
 
 
 def load_xquad(
@@ -60,8 +63,6 @@ def load_xquad(
         Malformed JSON, missing fields, empty texts or answers, or a translated file whose
         articles, paragraphs or question ids differ from the English file (names file and id).
     """
-    import pandas as pd
-
     selected = check_langs(langs, XQUAD_LANGS, what="XQuAD language")
     paths = dict(paths or {})
     for lang in paths:
@@ -113,17 +114,7 @@ def load_xquad(
                 )
                 qrels.append({"query_id": query_id, "doc_id": doc_id, "relevance": 1})
 
-    passages_df = pd.DataFrame(passages, columns=["doc_id", "title", "text"])
-    queries_df = pd.DataFrame(
-        queries, columns=["query_id", "question_id", "lang", "text", "answers", "lang_answers"]
-    )
-    qrels_df = pd.DataFrame(qrels, columns=["query_id", "doc_id", "relevance"])
-    qrels_df["relevance"] = qrels_df["relevance"].astype("int64")
-    return RetrievalData(
-        passages=passages_df.sort_values("doc_id", ignore_index=True),
-        queries=queries_df.sort_values("query_id", ignore_index=True),
-        qrels=qrels_df.sort_values(["query_id", "doc_id"], ignore_index=True),
-    )
+    return retrieval_data(passages, queries, qrels, query_columns=XQUAD_QUERY_COLUMNS)
 
 
 # (doc_id, title, context, [(question id, question, [answer texts])])

@@ -62,22 +62,16 @@ class EncoderPreset:
 
 PRESETS: dict[str, EncoderPreset] = {
     "dpr": EncoderPreset(
-        pooling=Pooling.CLS,
-        normalize=False,
-        query_prefix="",
-        passage_prefix="",
-        query_max_length=32,
-        passage_max_length=128,
+        pooling=Pooling.CLS, normalize=False,
+        query_prefix="", passage_prefix="",
+        query_max_length=32, passage_max_length=128,
     ),
     "e5": EncoderPreset(
-        pooling=Pooling.MEAN,
-        normalize=True,
-        query_prefix="query: ",
-        passage_prefix="passage: ",
-        query_max_length=512,
-        passage_max_length=512,
+        pooling=Pooling.MEAN, normalize=True,
+        query_prefix="query: ", passage_prefix="passage: ",
+        query_max_length=512, passage_max_length=512,
     ),
-}
+}  # fmt: skip
 
 
 def get_preset(name: str) -> EncoderPreset:

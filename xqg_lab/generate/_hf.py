@@ -167,7 +167,9 @@ class HFGenerator(Generator):
     """Common part of the seq2seq and causal-LM backends (not registered itself).
 
     Subclasses implement ``_load_model``, ``build_prompts``, ``_encode`` and
-    ``_decode_batch``, and extend ``params``.
+    ``_decode_batch``, and extend ``params``. The decoding options (``do_sample``, ``top_k``,
+    ``top_p``, ``temperature``, ``num_beams``, ``device``, ``dtype``) and their defaults are
+    declared here only; the backends pass them through as ``**decoding``.
     """
 
     backend = ""
@@ -176,15 +178,15 @@ class HFGenerator(Generator):
         self,
         model_name_or_path: str,
         *,
-        revision: str | None,
-        do_sample: bool,
-        top_k: int | None,
-        top_p: float | None,
-        temperature: float,
-        num_beams: int,
+        revision: str | None = None,
         batch_size: int,
-        device: str,
-        dtype: str,
+        do_sample: bool = True,
+        top_k: int | None = 10,
+        top_p: float | None = None,
+        temperature: float = 1.0,
+        num_beams: int = 1,
+        device: str = "cpu",
+        dtype: str = "float32",
     ):
         if not isinstance(model_name_or_path, str | os.PathLike) or not str(model_name_or_path):
             raise ValueError(f"expected model_name_or_path as a non-empty str, found {model_name_or_path!r}")
@@ -296,18 +298,9 @@ class HFGenerator(Generator):
             config.pad_token_id = self.tokenizer_.eos_token_id
         return config
 
-    def generate(
-        self,
-        passages: pd.DataFrame,
-        *,
-        langs: Iterable[str] | str,
-        n_per_lang: int,
-        seed: int = 0,
-        progress: bool = False,
-    ) -> pd.DataFrame:
-        import torch
-        from xqg_lab.core.progress import tqdm
-
+    def generate(self, passages: pd.DataFrame, *, langs: Iterable[str] | str, n_per_lang: int, seed: int = 0,
+                 progress: bool = False) -> pd.DataFrame:
+        """See :meth:`Generator.generate`."""
         passages = check_passages(passages)
         langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         n = check_n(n_per_lang)
@@ -318,10 +311,24 @@ class HFGenerator(Generator):
             return records_frame([])
         self.load()
         encoded = self._encode(prompts["prompt"].tolist())
+        keys = list(zip(prompts["doc_id"], prompts["lang"]))
+        texts = self._decode_prompts(encoded, keys, n=n, seed=seed, langs=langs, progress=progress)
+        rows = [
+            {"doc_id": doc_id, "lang": lang, "sample": sample, "text": self._postprocess(text, lang)}
+            for (doc_id, lang), samples in zip(keys, texts)
+            for sample, text in enumerate(samples)
+        ]
+        return records_frame(rows)
+
+    def _decode_prompts(self, encoded: list[list[int]], keys: list[tuple[str, str]], *, n: int, seed: int,
+                        langs: tuple[str, ...], progress: bool) -> list[list[str]]:
+        """The ``n`` raw texts of every encoded prompt (``keys[i]`` = its ``(doc_id, lang)``)."""
+        import torch
+        from xqg_lab.core.progress import tqdm
+
         batches = length_sorted_batches([len(ids) for ids in encoded], self.batch_size)
         config = self._generation_config(n)
-        keys = list(zip(prompts["doc_id"], prompts["lang"]))
-        texts: list[list[str] | None] = [None] * len(encoded)
+        texts: list[list[str]] = [[] for _ in encoded]
         bar = tqdm(
             total=len(encoded),
             desc=f"generating ({self.name})",
@@ -349,10 +356,4 @@ class HFGenerator(Generator):
                     texts[i] = decoded[row * n : (row + 1) * n]
                 bar.update(len(batch))
         bar.close()
-        rows = []
-        for (doc_id, lang), samples in zip(keys, texts):
-            for sample, text in enumerate(samples):
-                rows.append(
-                    {"doc_id": doc_id, "lang": lang, "sample": sample, "text": self._postprocess(text, lang)}
-                )
-        return records_frame(rows)
+        return texts

@@ -43,7 +43,7 @@ class Language:
     code : ISO 639-1 code, the value of the ``lang`` column.
     name : English name, as the released xQG generator's prompt spells it ("Bengali").
     scripts : Unicode scripts the language is written in (names of
-        :data:`xqg_lab.generate.langcheck.SCRIPT_RANGES`); a query passes the script test
+        :data:`xqg_lab.generate.langcheck.SCRIPTS`); a query passes the script test
         when most of its letters are in these scripts.
     langid : labels of the language identifier (``py3langid``) that count as this
         language; empty when the script alone decides (Greek, Thai, Hangul, ...).

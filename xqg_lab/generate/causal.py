@@ -44,14 +44,7 @@ from typing import TYPE_CHECKING, Any
 from xqg_lab.core.checksums import file_sha256
 from xqg_lab.core.validation import check_choice, check_langs, check_positive_int
 from xqg_lab.generate._hf import HFGenerator, model_identity, torch_dtype
-from xqg_lab.generate.base import (
-    LANGUAGES,
-    check_n,
-    check_passages,
-    check_seed,
-    records_frame,
-    row_seed,
-)
+from xqg_lab.generate.base import LANGUAGES, check_passages, row_seed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -288,32 +281,15 @@ class CausalLMGenerator(HFGenerator):
         prompt: FewShotPrompt | None = None,
         use_chat_template: bool | None = None,
         reject_example_copies: bool = True,
-        do_sample: bool = True,
-        top_k: int | None = 10,
-        top_p: float | None = None,
-        temperature: float = 1.0,
-        num_beams: int = 1,
         max_new_tokens: int = 64,
         max_passage_tokens: int = 384,
         batch_size: int = 8,
-        device: str = "cpu",
-        dtype: str = "float32",
         engine: str = "transformers",
         n_threads: int = 1,
         n_ctx: int = 2048,
+        **decoding: Any,
     ):
-        super().__init__(
-            model_name_or_path,
-            revision=revision,
-            do_sample=do_sample,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            num_beams=num_beams,
-            batch_size=batch_size,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(model_name_or_path, revision=revision, batch_size=batch_size, **decoding)
         self.gguf_file = gguf_file
         self.tokenizer_name_or_path = None if tokenizer_name_or_path is None else str(tokenizer_name_or_path)
         self.config_name_or_path = None if config_name_or_path is None else str(config_name_or_path)
@@ -334,7 +310,7 @@ class CausalLMGenerator(HFGenerator):
                 raise ValueError("expected a gguf_file for engine='llama.cpp', found none; use engine='transformers'")
             if self.num_beams > 1:
                 raise ValueError(
-                    f"expected num_beams=1 for engine='llama.cpp' (it has no beam search), found {num_beams}; "
+                    f"expected num_beams=1 for engine='llama.cpp' (it has no beam search), found {self.num_beams}; "
                     "use engine='transformers'"
                 )
         self.n_threads = check_positive_int(n_threads, "n_threads")
@@ -524,30 +500,12 @@ class CausalLMGenerator(HFGenerator):
 
     # -- the llama.cpp engine ----------------------------------------------------------------------
 
-    def generate(
-        self,
-        passages: pd.DataFrame,
-        *,
-        langs: Iterable[str] | str,
-        n_per_lang: int,
-        seed: int = 0,
-        progress: bool = False,
-    ) -> pd.DataFrame:
+    def _decode_prompts(self, encoded: list[list[int]], keys: list[tuple[str, str]], *, n: int, seed: int,
+                        langs: tuple[str, ...], progress: bool) -> list[list[str]]:
         if self.resolved_engine() == Engine.TRANSFORMERS.value:
-            return super().generate(passages, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress)
+            return super()._decode_prompts(encoded, keys, n=n, seed=seed, langs=langs, progress=progress)
         from tqdm.auto import tqdm
 
-        passages = check_passages(passages)
-        langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
-        n = check_n(n_per_lang)
-        seed = check_seed(seed)
-        self._check_n_for_decoding(n)
-        prompts = self.build_prompts(passages, langs=langs)
-        if prompts.empty:
-            return records_frame([])
-        self.load()
-        encoded = self._encode(prompts["prompt"].tolist())
-        keys = list(zip(prompts["doc_id"], prompts["lang"]))
         # language first: consecutive prompts share the few-shot prefix, which llama.cpp keeps
         jobs = sorted(
             ((i, j) for i in range(len(keys)) for j in range(n)), key=lambda job: (langs.index(keys[job[0]][1]), job)
@@ -561,12 +519,7 @@ class CausalLMGenerator(HFGenerator):
                 on_done=bar.update,
             )
         by_job = dict(zip(jobs, texts))
-        rows = [
-            {"doc_id": doc_id, "lang": lang, "sample": j, "text": self._postprocess(by_job[i, j], lang)}
-            for i, (doc_id, lang) in enumerate(keys)
-            for j in range(n)
-        ]
-        return records_frame(rows)
+        return [[by_job[i, j] for j in range(n)] for i in range(len(keys))]
 
     def _llamacpp_sampling(self) -> dict[str, Any]:
         """Request fields of llama.cpp's completion API for this generator's decoding settings."""

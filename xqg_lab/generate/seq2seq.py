@@ -81,29 +81,12 @@ class Seq2SeqGenerator(HFGenerator):
         *,
         revision: str | None = None,
         prompt_template: str = XQG_PROMPT,
-        do_sample: bool = True,
-        top_k: int | None = 10,
-        top_p: float | None = None,
-        temperature: float = 1.0,
-        num_beams: int = 1,
         max_length: int = 64,
         max_input_length: int = 512,
         batch_size: int = 16,
-        device: str = "cpu",
-        dtype: str = "float32",
+        **decoding: Any,
     ):
-        super().__init__(
-            model_name_or_path,
-            revision=revision,
-            do_sample=do_sample,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            num_beams=num_beams,
-            batch_size=batch_size,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(model_name_or_path, revision=revision, batch_size=batch_size, **decoding)
         self.prompt_template = check_template(prompt_template)
         self.max_length = check_positive_int(max_length, "max_length")
         self.max_input_length = check_positive_int(max_input_length, "max_input_length")

@@ -1,4 +1,6 @@
-"""DPR's answer matching (``has_answer``) and the QA-style Recall@k built on it.
+"""DPR's answer matching (``has_answer``) and the QA-style Recall@k built on it, per query and
+per language (the MKQA protocol of mContriever and BGE-M3: one question's languages share its
+English answers).
 
 Transcribed from facebookresearch/DPR at a31212dc (``dpr/data/qa_validation.py::has_answer``
 with ``match_type="string"``, ``dpr/utils/tokenizers.py::SimpleTokenizer``), the matching that
@@ -27,12 +29,16 @@ refused.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["dpr_tokens", "has_answer", "answer_hits", "qa_recall_per_query"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["dpr_tokens", "has_answer", "answer_hits", "qa_recall_per_query", "hits_matrix", "qa_retrieval", "recall_table"]
 
 _ALPHA_NUM = r"[\p{L}\p{N}\p{M}]+"
 _NON_WS = r"[^\p{Z}\p{C}]"
@@ -123,3 +129,54 @@ def qa_recall_per_query(
             raise ValueError(f"expected each k in 1..{hits.shape[1]} (the retrieval depth), found {k!r}")
         out[:, j] = hits[:, :k].any(axis=1)
     return out
+
+
+def hits_matrix(questions: pd.DataFrame, rows: np.ndarray, texts: Mapping[int, str]) -> np.ndarray:
+    """bool ``(n_questions, depth)``: DPR ``has_answer`` of each retrieved passage (text only).
+
+    The languages of one MKQA question share its (English) answers, so each distinct passage
+    retrieved for a question is matched once, whichever languages retrieved it.
+    """
+    out = np.zeros(rows.shape, dtype=bool)
+    for _, positions in questions.groupby("question_id", sort=False).indices.items():
+        answers = questions["answers"].iat[positions[0]]
+        if not len(answers):
+            continue
+        block = rows[positions]
+        unique = np.unique(block[block >= 0])
+        found = dict(zip(unique.tolist(), answer_hits(answers, [texts[int(r)] for r in unique])))
+        out[positions] = np.vectorize(lambda r: found.get(int(r), False), otypes=[bool])(block)
+    return out
+
+
+def qa_retrieval(questions: pd.DataFrame, rows: np.ndarray, texts: Mapping[int, str], *, ks: Sequence[int]):
+    """Per-query QA Recall@k of the scored questions: ``(per_query, hits)``.
+
+    ``per_query``: ``query_id, lang`` and ``R@k`` columns (0/1), one row per scored question
+    (``questions["scored"]``); ``hits``: the bool matrix of :func:`hits_matrix` for all rows.
+    """
+    hits = hits_matrix(questions, rows, texts)
+    scored = questions["scored"].to_numpy(dtype=bool)
+    recall = qa_recall_per_query(hits[scored], ks=ks)
+    frame = questions.loc[scored, ["query_id", "lang"]].reset_index(drop=True)
+    for j, k in enumerate(ks):
+        frame[f"R@{k}"] = recall[:, j]
+    return frame, hits
+
+
+def recall_table(per_query: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Percent Recall@k per condition and language, plus ``"avg"`` (unweighted mean over languages)
+    and ``n_scored``: columns ``condition, lang, n_scored, R@k...``."""
+    import pandas as pd
+
+    frames = []
+    for condition, frame in per_query.items():
+        measures = [c for c in frame.columns if c.startswith("R@")]
+        by_lang = frame.groupby("lang", sort=True)[measures].mean() * 100
+        by_lang.insert(0, "n_scored", frame.groupby("lang", sort=True).size())
+        avg = by_lang[measures].mean().to_frame("avg").T
+        avg.insert(0, "n_scored", int(by_lang["n_scored"].sum()))
+        table = pd.concat([by_lang, avg]).rename_axis("lang").reset_index()
+        frames.append(table.assign(condition=condition))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["condition", "lang", *[c for c in out.columns if c not in ("condition", "lang")]]]

@@ -70,7 +70,7 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
     from xqg_lab.data.xor_tydi import XOR_LANGS
 
     rows = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for lineno, line in iter_lines(path):
         if not line.strip():
             continue
@@ -83,10 +83,7 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
                     path, lineno, f"expected a field {field!r}, found fields {sorted(obj)}"
                 )
         qid, answers, lang = obj["id"], obj["answers"], obj["lang"]
-        if not isinstance(qid, str):
-            raise DataFormatError(path, lineno, f"expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
-        if not isinstance(lang, str):
-            raise DataFormatError(path, lineno, f"expected 'lang' to be a string, found {type(lang).__name__}")
+        _check_id_and_lang(qid, lang, seen, at=f"on line {lineno}", path=path, line=lineno)
         if lang.strip() not in XOR_LANGS:
             raise DataFormatError(
                 path, lineno, f"unknown language code {lang!r}; expected one of: {', '.join(XOR_LANGS)}"
@@ -98,9 +95,6 @@ def read_xor_data(path: str | PathLike) -> pd.DataFrame:
                 path, lineno, f"expected non-empty answer strings, found {answers!r:.120}; an empty answer is a "
                 f"substring of every retrieval, so it would count as a hit; remove it"
             )
-        if qid in seen:
-            raise DataFormatError(path, lineno, f"duplicate id {qid!r} (first on line {seen[qid]})")
-        seen[qid] = lineno
         text = obj.get("question")
         rows.append((qid, lang.strip(), text if isinstance(text, str) else None, list(answers)))
     if not rows:
@@ -128,7 +122,7 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
             path, None, f"expected a JSON list of {{'id', 'lang', 'ctxs'}} objects, found {type(items).__name__}"
         )
     rows = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for i, item in enumerate(items):
         where = f"item {i}"
         if not isinstance(item, dict):
@@ -137,10 +131,8 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
             if field not in item:
                 raise DataFormatError(path, None, f"{where}: expected a field {field!r}, found fields {sorted(item)}")
         qid, lang, ctxs = item["id"], item["lang"], item["ctxs"]
-        if not isinstance(qid, str):
-            raise DataFormatError(path, None, f"{where}: expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
-        if not isinstance(lang, str):
-            raise DataFormatError(path, None, f"{where}: expected 'lang' to be a string, found {type(lang).__name__}")
+        _check_id_and_lang(qid, lang, seen, at=f"at item {i}", path=path, line=None, where=f"{where}: ",
+                           fix="; keep one ranking per question")
         if not isinstance(ctxs, list):
             raise DataFormatError(path, None, f"{where}: expected 'ctxs' to be a list of passage texts, found {type(ctxs).__name__}")
         for j, ctx in enumerate(ctxs):
@@ -150,9 +142,6 @@ def read_xor_predictions(path: str | PathLike) -> pd.DataFrame:
                     path, None, f"{where} (id {qid!r}): expected ctxs[{j}] to be a passage text (str), "
                     f"found {type(ctx).__name__}{hint}"
                 )
-        if qid in seen:
-            raise DataFormatError(path, None, f"{where}: duplicate id {qid!r} (first at item {seen[qid]}); keep one ranking per question")
-        seen[qid] = i
         rows.append((qid, lang.strip(), list(ctxs)))
     return pd.DataFrame(rows, columns=["query_id", "lang", "ctxs"])
 
@@ -205,22 +194,43 @@ def _check_ks(ks) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
+def _check_question_frame(frame: pd.DataFrame, name: str, columns: Sequence[str], *, fix: str) -> None:
+    """``columns`` present and one row per ``query_id``; ``fix`` ends the missing-column message."""
+    for col in columns:
+        if col not in frame.columns:
+            raise ValueError(f"{name} frame: expected a column {col!r}, found columns {list(frame.columns)}; {fix}")
+    dup = frame["query_id"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"{name} frame: expected one row per question, found duplicate query_id "
+            f"{frame.loc[dup, 'query_id'].iloc[0]!r}; keep one row per question"
+        )
+
+
+def _check_id_and_lang(qid, lang, seen: dict[str, str], *, at: str, path, line: int | None, where: str = "",
+                       fix: str = "") -> None:
+    """``id`` and ``lang`` of one question or prediction are strings and the id is new.
+
+    ``seen`` maps each id to where it stood first (``at``: ``"on line 3"``, ``"at item 0"``);
+    ``where`` prefixes the messages and ``fix`` ends the duplicate-id one.
+    """
+    if not isinstance(qid, str):
+        raise DataFormatError(path, line, f"{where}expected 'id' to be a string, found {type(qid).__name__} {qid!r}")
+    if not isinstance(lang, str):
+        raise DataFormatError(path, line, f"{where}expected 'lang' to be a string, found {type(lang).__name__}")
+    if qid in seen:
+        raise DataFormatError(path, line, f"{where}duplicate id {qid!r} (first {seen[qid]}){fix}")
+    seen[qid] = at
+
+
 def _normalise_predictions(predictions) -> tuple[dict[str, Sequence[str]], dict[str, str]]:
     """Return (qid -> ranked texts, qid -> lang for predictions that name one)."""
     langs: dict[str, str] = {}
     if isinstance(predictions, pd.DataFrame):
-        for col in ("query_id", "ctxs"):
-            if col not in predictions.columns:
-                raise ValueError(
-                    f"predictions frame: expected a column {col!r}, found columns {list(predictions.columns)}; "
-                    f"use read_xor_predictions() or a frame with 'query_id' and 'ctxs' (list of passage texts)"
-                )
-        dup = predictions["query_id"].duplicated()
-        if dup.any():
-            raise ValueError(
-                f"predictions frame: expected one ranking per question, found duplicate query_id "
-                f"{predictions.loc[dup, 'query_id'].iloc[0]!r}; keep one row per question"
-            )
+        _check_question_frame(
+            predictions, "predictions", ("query_id", "ctxs"),
+            fix="use read_xor_predictions() or a frame with 'query_id' and 'ctxs' (list of passage texts)",
+        )
         ctxs = dict(zip(predictions["query_id"], predictions["ctxs"]))
         if "lang" in predictions.columns:
             langs = {q: l for q, l in zip(predictions["query_id"], predictions["lang"]) if isinstance(l, str)}
@@ -245,6 +255,11 @@ def _normalise_predictions(predictions) -> tuple[dict[str, Sequence[str]], dict[
                     f"pass the text only (not title or DPR dicts)"
                 )
     return ctxs, langs
+
+
+def _warn_caller(message: str) -> None:
+    """A ``UserWarning`` attributed to the caller of :func:`xor_recall_per_query`."""
+    warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _few(ids: Sequence[str], n: int = 5) -> str:
@@ -283,16 +298,7 @@ def xor_recall_per_query(
     ks = _check_ks(ks)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"expected data as a DataFrame (query_id, lang, answers), found {type(data).__name__}")
-    for col in ("query_id", "lang", "answers"):
-        if col not in data.columns:
-            raise ValueError(
-                f"data frame: expected a column {col!r}, found columns {list(data.columns)}; use read_xor_data()"
-            )
-    if data["query_id"].duplicated().any():
-        raise ValueError(
-            f"data frame: expected each query_id once, found duplicate "
-            f"{data.loc[data['query_id'].duplicated(), 'query_id'].iloc[0]!r}"
-        )
+    _check_question_frame(data, "data", ("query_id", "lang", "answers"), fix="use read_xor_data()")
     ctxs, pred_langs = _normalise_predictions(predictions)
 
     data = data.sort_values("query_id", kind="stable").reset_index(drop=True)
@@ -323,28 +329,22 @@ def xor_recall_per_query(
         )
     unknown = [q for q in ctxs if q not in known]
     if unknown:
-        warnings.warn(
+        _warn_caller(
             f"XOR-Retrieve: ignoring predictions for {len(unknown)} question ids not in the data "
             f"(e.g. {_few(sorted(unknown))}); the official scorer skips them too",
-            UserWarning,
-            stacklevel=2,
         )
     missing = [q for q in qids if q not in ctxs]
     if missing:
-        warnings.warn(
+        _warn_caller(
             f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
             f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}",
-            UserWarning,
-            stacklevel=2,
         )
 
     no_answer = [q for q, answers in zip(qids, data["answers"]) if q in ctxs and len(answers) == 0]
     if no_answer:
-        warnings.warn(
+        _warn_caller(
             f"XOR-Retrieve: {len(no_answer)} predicted questions have no answer at all (\"answers\": []) and are NOT "
             f"scored (the official scorer skips them too; R@kt is over the rest), e.g. {_few(no_answer)}",
-            UserWarning,
-            stacklevel=2,
         )
 
     budgets = [k * TOKENS_PER_K for k in ks]
@@ -386,12 +386,10 @@ def xor_recall_per_query(
     for k, budget in zip(ks, budgets):
         short = scored_tokens[scored_tokens["n_tokens"] < budget]
         if len(short):
-            warnings.warn(
+            _warn_caller(
                 f"XOR-Retrieve R@{k}kt: {len(short)} of {len(scored_tokens)} scored questions retrieved fewer than "
                 f"{budget} tokens (shortest {int(short['n_tokens'].min())}; e.g. {_few(list(short['query_id']))}); "
                 f"the official scorer silently scores them on what there is; retrieve more passages",
-                UserWarning,
-                stacklevel=2,
             )
     return out
 

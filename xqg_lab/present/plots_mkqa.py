@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def recall_chart(recall: pd.DataFrame, *, k: int, title: str = "") -> alt.Chart:
-    """Bars of percent Recall@k per language, one colour per condition (:func:`xqg_lab.studies.mkqa.recall_table`)."""
+    """Bars of percent Recall@k per language, one colour per condition (:func:`xqg_lab.metrics.has_answer.recall_table`)."""
     import altair as alt
 
     column = f"R@{k}"
@@ -31,7 +31,7 @@ def recall_chart(recall: pd.DataFrame, *, k: int, title: str = "") -> alt.Chart:
 
 def alpha_chart(curve: pd.DataFrame, *, title: str = "") -> alt.Chart:
     """InfoNCE bound (nats) of English passage ``p'(α)`` <-> target query against α, per language
-    and encoder (:func:`xqg_lab.studies.mkqa.alpha_curve`), with the bootstrap interval as error bars."""
+    and encoder (:func:`xqg_lab.studies.mkqa_alignment.alpha_curve`), with the bootstrap interval as error bars."""
     import altair as alt
 
     base = alt.Chart(curve).encode(x=alt.X("alpha:Q"), color=alt.Color("lang:N"))

@@ -29,7 +29,6 @@ that pipeline on the toolkit's pieces, resumably:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
