@@ -1,4 +1,5 @@
-"""Tests for xqg_lab.stats: paired tests, Holm, bootstrap intervals, win/tie/loss, compare(), tables."""
+"""Tests for xqg_lab.stats (paired tests, Holm, bootstrap intervals, win/tie/loss, compare()) and the
+tables of xqg_lab.present.tables."""
 
 from __future__ import annotations
 
@@ -26,15 +27,11 @@ from xqg_lab.stats import (
     paired_t_test,
     paired_test,
     randomisation_test,
-    significance_caption,
-    significance_table,
-    to_csv,
-    to_latex,
-    to_markdown,
     wilcoxon_test,
     win_tie_loss,
     win_tie_loss_by,
 )
+from xqg_lab.present.tables import significance_caption, significance_table, to_csv, to_latex, to_markdown
 
 A = np.array([0.20, 0.50, 0.10, 0.80, 0.40, 0.30, 0.90])
 B = np.array([0.35, 0.55, 0.05, 0.95, 0.70, 0.30, 0.85])
@@ -428,7 +425,7 @@ def test_compare_two_languages_expected_rows(frames):
     ci = paired_bootstrap_ci(baseline["MRR@10"][:4], treatment["MRR@10"][:4], n_resamples=999)
     assert (out.loc[0, "ci_low"], out.loc[0, "ci_high"]) == pytest.approx((ci.low, ci.high))
     assert out["test"].unique().tolist() == ["t"] and out["correction"].unique().tolist() == ["holm"]
-    assert out["alpha"].unique().tolist() == [0.05] and out["family_size"].unique().tolist() == [4]
+    assert out["level"].unique().tolist() == [0.05] and out["family_size"].unique().tolist() == [4]
 
 
 def test_compare_without_correction_keeps_raw_p(frames):
@@ -510,8 +507,8 @@ def test_compare_refuses_missing_columns_and_bad_options(frames):
         compare(baseline, treatment, measures=["MRR@10"], correction="bonferroni")
     with pytest.raises(ValueError, match="zero_method applies to test='wilcoxon' only"):
         compare(baseline, treatment, measures=["MRR@10"], zero_method="pratt")
-    with pytest.raises(ValueError, match=r"alpha in \(0, 1\)"):
-        compare(baseline, treatment, measures=["MRR@10"], alpha=5)
+    with pytest.raises(ValueError, match=r"level \(the significance level\) in \(0, 1\)"):
+        compare(baseline, treatment, measures=["MRR@10"], level=5)
     with pytest.raises(TypeError, match="str query ids"):
         compare(baseline.assign(query_id=range(8)), treatment, measures=["MRR@10"])
 

@@ -174,9 +174,15 @@ def evaluate_grid(
 
 
 def compare_grid(
-    per_query: Mapping[str, pd.DataFrame], *, measures: Sequence[str], test: str = "t", significance_level: float = 0.05
+    per_query: Mapping[str, pd.DataFrame],
+    *,
+    measures: Sequence[str],
+    test: str = "t",
+    level: float = 0.05,
+    progress: bool = False,
 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames.
+    """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames
+    at significance level ``level`` (``progress``: a bar per comparison).
 
     ``"vs zero-shot"``: each other condition against the zero-shot encoder (does xQG, fine-tuning
     or both beat the released model?); ``"xQG on fine-tuned"``: fine-tuned + xQG against
@@ -188,7 +194,7 @@ def compare_grid(
 
     def paired(baseline: str, treatment: str) -> pd.DataFrame:
         return compare(per_query[baseline], per_query[treatment], measures=list(measures), by="lang",
-                       test=test, alpha=significance_level)  # fmt: skip
+                       test=test, level=level, progress=progress)  # fmt: skip
 
     return {
         family: {c: paired(FAMILY_BASELINES[family], c) for c in treatments} for family, treatments in _FAMILIES.items()

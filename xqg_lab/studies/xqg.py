@@ -159,9 +159,11 @@ def compare_to_baseline(
     alpha: float,
     measures: Sequence[str],
     test: str = "t",
-    significance_level: float = 0.05,
+    level: float = 0.05,
+    progress: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Paired comparison of each condition at ``alpha`` against the un-augmented baseline.
+    """Paired comparison of each condition at ``alpha`` (the fusion weight) against the
+    un-augmented baseline, at significance level ``level``; ``progress`` shows a bar per condition.
 
     ``results`` maps a condition name to its :class:`XQGResult` (all on the same evaluation
     queries, so the α = 0 baselines coincide). Returns ``{condition: stats.compare frame}``
@@ -180,7 +182,8 @@ def compare_to_baseline(
             measures=list(measures),
             by="lang",
             test=test,
-            alpha=significance_level,
+            level=level,
+            progress=progress,
         )
     return out
 
