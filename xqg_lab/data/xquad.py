@@ -20,9 +20,7 @@ from xqg_lab.data.common import (
     read_text,
 )
 from xqg_lab.core.errors import DataFormatError
-
-XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-"""The 12 XQuAD languages (ISO 639-1)."""
+from xqg_lab.data.langs import XQUAD_LANGS
 
 
 def load_xquad(

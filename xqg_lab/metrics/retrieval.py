@@ -115,7 +115,8 @@ def load_collection(name: str, *, langs: list[str] | None = None) -> tuple[Retri
     ``"beir:<folder>"`` (a BEIR-style folder; ``langs`` must be empty).
     """
     if name == "xquad":
-        from xqg_lab.data.xquad import XQUAD_LANGS, load_xquad
+        from xqg_lab.data.langs import XQUAD_LANGS
+        from xqg_lab.data.xquad import load_xquad
 
         selected = list(langs or XQUAD_LANGS)
         files = sorted({f"xquad.{lang}" for lang in [*selected, "en"]})

@@ -128,7 +128,7 @@ def build_views(
         views (None: all).
     """
     from xqg_lab.data.tatoeba import tatoeba_langs
-    from xqg_lab.data.xquad import XQUAD_LANGS
+    from xqg_lab.data.langs import XQUAD_LANGS
     from xqg_lab.alignment.pairs import TATOEBA_CODES, heldout_queries, load_view, xqg_pairs, xquad_passage_pairs
 
     chosen = list(dict.fromkeys(check_choice(View, v, "a view") for v in views))
