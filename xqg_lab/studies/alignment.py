@@ -27,13 +27,15 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+import pydantic
 
 from xqg_lab.alignment import Measure, alignment_report
 from xqg_lab.augment import NoQuery
 from xqg_lab.core.errors import check_choice
+from xqg_lab.core.validation import ConfigModel
 from xqg_lab.alignment.pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
 if TYPE_CHECKING:
@@ -41,10 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESULT_COLUMNS",
+    "AlignmentConfig",
     "AlignmentInputs",
     "Condition",
     "build_views",
     "compare_conditions",
+    "run_study",
+    "study_views",
 ]
 
 
@@ -63,6 +68,33 @@ RESULT_COLUMNS = (
     "note",
 )  # fmt: skip
 """Columns of :func:`compare_conditions`' frame."""
+
+
+class AlignmentConfig(ConfigModel):
+    """Parameters of the ``alignment`` notebook (its ``parameters`` cell says what each one means)."""
+
+    where = "alignment parameters"
+    encoder: str
+    preset: str
+    views: list[str]
+    langs: list[str]
+    mkqa_source: str
+    alphas: list[Annotated[float, pydantic.Field(ge=0, le=1)]]
+    rule: str
+    augment_langs: str
+    eval_fraction: Annotated[float, pydantic.Field(gt=0, lt=1)]
+    max_per_passage: Annotated[int, pydantic.Field(ge=0)]
+    generated_store: str
+    finetuned_checkpoint: str
+    measures: list[str]
+    n_bootstrap: Annotated[int, pydantic.Field(ge=1)]
+    max_pairs: Annotated[int, pydantic.Field(ge=0)]
+    measure_options: dict[str, dict[str, Any]]
+    seed: int
+    batch_size: Annotated[int, pydantic.Field(ge=1)]
+    interactive_charts: bool
+    output_prefix: str
+    output_dir: str
 
 
 # ------------------------------------------------------------------------------- inputs
@@ -169,6 +201,14 @@ def build_views(
             if mkqa_source in ("sample", "full"):
                 files.append(f"mkqa.{mkqa_source}")
     return AlignmentInputs(views=built, heldout=heldout, split=split, data_files=list(dict.fromkeys(files)))
+
+
+def study_views(config: AlignmentConfig) -> AlignmentInputs:
+    """:func:`build_views` with the ``alignment`` notebook's parameters (``max_per_passage`` 0: all)."""
+    return build_views(
+        config.views, langs=config.langs, mkqa_source=config.mkqa_source, eval_fraction=config.eval_fraction,
+        augment_langs=config.augment_langs, max_per_passage=config.max_per_passage or None, seed=config.seed,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ compute
@@ -344,3 +384,26 @@ def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure
         by_measure[measure.value] += time.perf_counter() - start
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def run_study(config: AlignmentConfig, inputs: AlignmentInputs, encoder) -> tuple[pd.DataFrame, Any]:
+    """:func:`compare_conditions` with the ``alignment`` notebook's parameters; returns the results
+    and the fine-tuned encoder (None without ``finetuned_checkpoint``). A generated-query store
+    adds ``xqg_generated``; ``measure_options`` of measures not chosen are left out."""
+    finetuned = generated = None
+    if config.finetuned_checkpoint:
+        from xqg_lab.train import encoder_from_checkpoint
+
+        finetuned = encoder_from_checkpoint(config.finetuned_checkpoint, batch_size=config.batch_size)
+    if config.generated_store:
+        from xqg_lab.generate.store import read_store
+
+        generated = read_store(config.generated_store)
+    chosen = config.measures
+    options = {name: value for name, value in config.measure_options.items() if not chosen or name in chosen}
+    results = compare_conditions(
+        inputs.views, encoder, heldout=inputs.heldout, generated=generated, finetuned=finetuned,
+        alphas=config.alphas, rule=config.rule, augment_langs=config.augment_langs, measures=chosen or None,
+        n_bootstrap=config.n_bootstrap, seed=config.seed, max_pairs=config.max_pairs or None, options=options,
+    )  # fmt: skip
+    return results, finetuned

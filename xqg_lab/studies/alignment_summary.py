@@ -20,6 +20,7 @@ __all__ = [
     "ALIGNMENT_MEASURES",
     "alpha_curve",
     "counts_notice",
+    "disagreements_text",
     "estimator_disagreements",
     "heatmap_scores",
     "measure_changes",
@@ -36,12 +37,12 @@ _CHANGE_MORE, _CHANGE_LESS, _CHANGE_NONE = "more aligned", "less aligned", "with
 
 
 
-def counts_notice(counts: pd.DataFrame) -> str:
+def counts_notice(counts: pd.DataFrame, *, default: str = "") -> str:
     """A Markdown paragraph naming the (view, language) cells with too few pairs to measure
-    anything (``counts`` from :func:`xqg_lab.alignment.pairs.pair_counts`); empty when there are none."""
+    anything (``counts`` from :func:`xqg_lab.alignment.pairs.pair_counts`); ``default`` when there are none."""
     small = counts[counts["note"] != ""]
     if small.empty:
-        return ""
+        return default
     lines = []
     for view, group in small.groupby("view", sort=False):
         ns = sorted(set(group["n_pairs"]))
@@ -248,3 +249,10 @@ def summarize_disagreements(changes: pd.DataFrame, *, measures: Iterable[str] = 
             parts.append("No language where one estimator says more aligned and another less.")
         lines.append(" ".join(parts))
     return lines
+
+
+def disagreements_text(changes: pd.DataFrame) -> str:
+    """:func:`summarize_disagreements` as Markdown paragraphs, or a sentence saying there was
+    nothing to compare (only the plain condition was run)."""
+    lines = summarize_disagreements(changes)
+    return "\n\n".join(lines) if lines else "Only the plain condition was run: nothing to compare."
