@@ -618,3 +618,76 @@ def test_stack_comparisons_puts_systems_in_one_frame():
     assert stacked["diff"].tolist() == pytest.approx([0.1, 0.0])
     with pytest.raises(ValueError, match="empty mapping"):
         stack_comparisons({})
+
+
+# --------------------------------------------------------------------- progress bars
+
+
+class _RecordingBar:
+    """Stands in for ``xqg_lab.core.progress.tqdm``: records totals and updates."""
+
+    made: list = []
+
+    def __init__(self, *, total, disable=False, **_):
+        self.total, self.disable, self.n, self.closed = total, disable, 0, False
+        _RecordingBar.made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("module", ["bootstrap", "permutation"])
+def test_progress_bar_counts_resamples_and_leaves_the_numbers_alone(module, monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(f"xqg_lab.stats.{module}"), "tqdm", _RecordingBar)
+    _RecordingBar.made = []
+    x = np.linspace(-1.0, 2.0, 40)
+    if module == "bootstrap":
+        plain, shown = (bootstrap_ci(x, n_resamples=500, progress=p) for p in (False, True))
+    else:
+        plain, shown = (randomisation_test(np.zeros(40), x, n_resamples=500, progress=p) for p in (False, True))
+    assert plain == shown
+    bar = _RecordingBar.made[-1]
+    assert not bar.disable and bar.closed and bar.total == 500 and bar.n == 500
+
+
+def test_compare_progress_bar_has_one_step_per_row(frames, monkeypatch):
+    import importlib
+
+    compare_module = importlib.import_module("xqg_lab.stats.comparison")
+
+    monkeypatch.setattr(compare_module, "tqdm", _RecordingBar)
+    _RecordingBar.made = []
+    shown = compare(*frames, measures=["MRR@10", "R@5"], n_resamples=99, progress=True)
+    pd.testing.assert_frame_equal(shown, compare(*frames, measures=["MRR@10", "R@5"], n_resamples=99))
+    bar = _RecordingBar.made[0]
+    assert bar.total == bar.n == len(shown) == 4 and bar.closed
+
+
+# --------------------------------------------------------------------- writing the tables
+
+
+def test_write_significance_tables_writes_every_format_of_each_comparison(comparison, tmp_path):
+    from xqg_lab.present.tables import write_significance_tables
+    from xqg_lab.stats import stack_comparisons
+
+    tables = write_significance_tables(
+        {"held-out human": comparison, "two systems": {"a": comparison, "b": comparison}}, "xqg",
+        baseline_name={"held-out human": "baseline", "two systems": "BM25"}, treatment_suffix=" α=0.3",
+        output_dir=tmp_path,
+    )  # fmt: skip
+    single = significance_table(comparison, baseline_name="baseline", treatment_name="held-out human α=0.3")
+    pd.testing.assert_frame_equal(tables["held-out human"], single)
+    assert (tmp_path / "xqg_held_out_human_table.md").read_text() == to_markdown(single)
+    assert (tmp_path / "xqg_held_out_human_table.tex").read_text() == to_latex(single)
+    assert (tmp_path / "xqg_held_out_human_table.csv").read_text() == to_csv(single)
+    assert (tmp_path / "xqg_held_out_human_comparison.csv").read_text() == comparison.to_csv(index=False)
+    both = significance_table({"a": comparison, "b": comparison}, baseline_name="BM25")
+    assert (tmp_path / "xqg_two_systems_table.md").read_text() == to_markdown(both)
+    stacked = stack_comparisons({"a": comparison, "b": comparison})
+    assert (tmp_path / "xqg_two_systems_comparison.csv").read_text() == stacked.to_csv(index=False)
+    assert "level" in comparison.columns and "alpha" not in comparison.columns

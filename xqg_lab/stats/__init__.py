@@ -28,12 +28,12 @@ Heavy libraries (scipy.stats, statsmodels) are imported inside the functions tha
 
 Modules: ``types`` (closed choices, result types), ``paired`` (t-test, Wilcoxon, any test by
 name), ``permutation`` (randomisation test), ``correction`` (Holm), ``bootstrap`` (intervals),
-``effects`` (Cohen's d_z, win/tie/loss), ``compare`` (per group and measure, in one frame).
+``effects`` (Cohen's d_z, win/tie/loss), ``comparison`` (:func:`compare`: per group and measure, in one frame).
 The significance level is called ``level`` (``alpha`` is the fusion weight of xQG).
 """
 
 from xqg_lab.stats.bootstrap import bootstrap_ci, paired_bootstrap_ci
-from xqg_lab.stats.compare import (
+from xqg_lab.stats.comparison import (
     COMPARE_COLUMNS,
     check_measures,
     compare,
