@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xqg_lab.core.errors import check_choice
 from xqg_lab.data.langs import MKQA_TARGET_LANGS, XOR_LANGS, XQUAD_TARGET_LANGS
+from xqg_lab.core.errors import check_choice
 from xqg_lab.encode.presets import Role, passage_text
 
 if TYPE_CHECKING:
