@@ -669,7 +669,7 @@ def test_demo_config_ksg_permutations_allow_p_below_005(config):
 
 
 def test_measure_table_prints_the_permutation_p_floor():
-    from xqg_lab.studies.alignment import measure_table
+    from xqg_lab.studies.alignment_summary import measure_table
 
     X, Y, _ = correlated_gaussians(200, [0.6, 0.6], seed=28)
     frame = alignment_report(X, Y, measures=["ksg_mi", "linear_cka"], n_bootstrap=0,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xqg_lab import stats
+from xqg_lab.present import tables
 from xqg_lab.studies import grid as conditions
 from xqg_lab.data.common import RetrievalData
 from xqg_lab.train import CHECKPOINT_FILE, parse_training_job
@@ -148,7 +148,7 @@ def test_effects_table_labels_each_p_column_with_its_family():
     p_columns = [c for c in effects.columns if c.startswith("p ")]
     assert p_columns == ["p (t, Holm over 4)", "p (wilcoxon, Holm over 2)"]
     assert "No two comparisons" in effects.attrs["caption"] and "4 comparisons" in effects.attrs["caption"]
-    table = stats.significance_table(families["vs zero-shot"], baseline_name="zero-shot")
+    table = tables.significance_table(families["vs zero-shot"], baseline_name="zero-shot")
     assert "the 3 systems" in table.attrs["caption"] and "not corrected jointly" in table.attrs["caption"]
     with pytest.raises(ValueError, match="robustness_test 'randomisation'"):
         conditions.effects_table(families, robust, measure="MRR@10", robustness_test="randomisation")

@@ -1,7 +1,10 @@
-"""One papermill run chaining query_generation → xqg_eval → query_explorer, as the demo does,
-with tiny random models on the real XQuAD mirror."""
+"""The notebooks' shape (parameters validated into a config object in the next cell, no loops or
+branches), and one papermill run chaining query_generation → xqg_eval → query_explorer, as the
+demo does, with tiny random models on the real XQuAD mirror."""
 
+import ast
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +14,41 @@ GEN_LANGS = ["de", "ar"]
 N_PER_LANG = 1
 ALPHA = 0.3
 MEASURES = ["MRR@10", "R@5"]
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+THIN_NOTEBOOKS = ["retrieval_eval", "query_generation", "xqg_eval", "finetune_grid", "query_explorer", "alignment"]
+
+
+def _code_cells(name):
+    import nbformat
+
+    cells = [c for c in nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4).cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    return cells[first], cells[first + 1], cells[first + 2:]
+
+
+@pytest.mark.parametrize("name", THIN_NOTEBOOKS)
+def test_the_cell_after_parameters_validates_every_parameter_into_a_config_model(name):
+    import papermill
+
+    from xqg_lab.core.validation import ConfigModel
+
+    parameters, validation, _ = _code_cells(name)
+    namespace: dict = {}
+    exec(parameters.source, namespace)
+    exec(validation.source, namespace)
+    cfg = namespace["cfg"]
+    assert isinstance(cfg, ConfigModel)
+    assert set(type(cfg).model_fields) == set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+
+
+@pytest.mark.parametrize("name", THIN_NOTEBOOKS)
+def test_notebooks_hold_no_loops_branches_or_definitions(name):
+    _, validation, rest = _code_cells(name)
+    control = (ast.For, ast.While, ast.If, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp,
+               ast.GeneratorExp, ast.FunctionDef, ast.Lambda)  # fmt: skip
+    found = [(i, ast.unparse(node)[:60]) for i, cell in enumerate([validation, *rest])
+             for node in ast.walk(ast.parse(cell.source)) if isinstance(node, control)]  # fmt: skip
+    assert found == []
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Paired views (xqg_lab.alignment.pairs), the conditions side by side (xqg_lab.studies.alignment) and
+"""Paired views (xqg_lab.alignment.pairs), the conditions side by side (xqg_lab.studies.alignment, alignment_summary) and
 one papermill run of the alignment notebook."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from xqg_lab.studies import alignment as study
+from xqg_lab.studies import alignment_summary as summary
 from xqg_lab.alignment import pairs
 from xqg_lab.alignment import alignment_report
 
@@ -106,7 +107,7 @@ def test_mkqa_sample_has_6_pairs_per_language_and_says_so():
     assert len(counts) == 25 and (counts == 6).all() and "en" not in counts.index
     notes = pairs.pair_counts({"mkqa": view})
     assert (notes["note"].str.contains("only 6 pairs")).all()
-    assert "N = 6" in study.counts_notice(notes)
+    assert "N = 6" in summary.counts_notice(notes)
 
 
 # ----------------------------------------------------------------------- the xQG view
@@ -287,7 +288,7 @@ def _fixture_results():
 
 
 def test_measure_changes_uses_the_baseline_half_width_and_direction():
-    changes = study.measure_changes(_fixture_results())
+    changes = summary.measure_changes(_fixture_results())
     ar = changes[changes["lang"] == "ar"].set_index("measure")
     assert ar["change"].to_dict() == {
         "infonce_bound": "more aligned",
@@ -301,8 +302,8 @@ def test_measure_changes_uses_the_baseline_half_width_and_direction():
 
 
 def test_estimator_disagreements_lists_only_contradicting_cells():
-    changes = study.measure_changes(_fixture_results())
-    table = study.estimator_disagreements(changes)
+    changes = summary.measure_changes(_fixture_results())
+    table = summary.estimator_disagreements(changes)
     assert len(table) == 1
     row = table.iloc[0]
     assert (row["view"], row["condition"], row["alpha"], row["lang"]) == ("xqg", "xqg_heldout", 0.3, "ar")
@@ -310,27 +311,27 @@ def test_estimator_disagreements_lists_only_contradicting_cells():
     assert row["less_aligned"] == "bitext_accuracy"
     assert row["no_clear_change"] == "linear_cka"
     # uniformity alone against the others is no disagreement: it does not vote by default
-    assert study.estimator_disagreements(changes, measures=["alignment_loss", "uniformity_loss"])["lang"].tolist() == ["ar", "de"]
-    lines = study.summarize_disagreements(changes)
+    assert summary.estimator_disagreements(changes, measures=["alignment_loss", "uniformity_loss"])["lang"].tolist() == ["ar", "de"]
+    lines = summary.summarize_disagreements(changes)
     assert len(lines) == 1 and "contradict each other in 1 of 2 languages (ar)" in lines[0]
 
 
 def test_heatmap_scores_are_signed_z_scores_within_view_and_measure():
     results = _fixture_results()
     shifted = results.assign(value=results["value"] + (results["lang"] == "de") * 0.5)  # intervals unchanged
-    scores = study.heatmap_scores(shifted)
+    scores = summary.heatmap_scores(shifted)
     loss = scores[scores["measure"] == "alignment_loss"].set_index("lang")["score"]
     assert loss["de"] == pytest.approx(-1.0) and loss["ar"] == pytest.approx(1.0)  # higher loss = less aligned
     nce = scores[scores["measure"] == "infonce_bound"].set_index("lang")["score"]
     assert nce["de"] == pytest.approx(1.0)
     # a difference smaller than the bootstrap half-width is not stretched to full colour:
     # infonce de - ar = 0.02, spread (std) 0.01, half-width 0.1 -> z = 0.01 / 0.1
-    close = study.heatmap_scores(results.assign(value=results["value"] + (results["lang"] == "de") * 0.02))
+    close = summary.heatmap_scores(results.assign(value=results["value"] + (results["lang"] == "de") * 0.02))
     assert close.set_index(["measure", "lang"]).loc[("infonce_bound", "de"), "score"] == pytest.approx(0.1)
 
 
 def test_alpha_curve_starts_each_augmented_line_at_the_plain_value():
-    curve = study.alpha_curve(_fixture_results())
+    curve = summary.alpha_curve(_fixture_results())
     ar = curve[(curve["lang"] == "ar") & (curve["measure"] == "infonce_bound")]
     assert ar["alpha"].tolist() == [0.0, 0.3] and ar["value"].tolist() == pytest.approx([3.0, 3.2])
     assert set(curve["condition"]) == {"xqg_heldout"}
@@ -340,9 +341,9 @@ def test_alignment_charts_render_to_vega_lite():
     from xqg_lab.present import plots_alignment
 
     results = _fixture_results()
-    heat = plots_alignment.measure_heatmap(study.heatmap_scores(results)).to_dict()
+    heat = plots_alignment.measure_heatmap(summary.heatmap_scores(results)).to_dict()
     assert heat["facet"]["row"]["field"] == "view"
-    alpha = plots_alignment.alignment_alpha_chart(study.alpha_curve(results)).to_dict()
+    alpha = plots_alignment.alignment_alpha_chart(summary.alpha_curve(results)).to_dict()
     assert alpha["resolve"]["scale"]["y"] == "independent"
 
 

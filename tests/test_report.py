@@ -43,3 +43,31 @@ def test_enter_output_dir_resolves_relative_folders_from_the_checkout_not_the_cw
     assert enter_output_dir(str(relative)) == project_root() / relative  # not nested on a rerun
     os.chdir(tmp_path)
     (project_root() / relative).rmdir()
+
+
+class _FakeEncoder:
+    def settings(self, role):
+        return {"model": "m", "role": role}
+
+
+def test_provenance_records_name_the_encoder_roles_and_the_data_files():
+    from xqg_lab.metrics.retrieval import RetrievalEvalConfig, RetrievalResult
+    from xqg_lab.present import provenance
+
+    assert provenance.encoder_settings(_FakeEncoder(), name="e5") == {
+        "name": "e5", "query": {"model": "m", "role": "query"}, "passage": {"model": "m", "role": "passage"}}
+    cfg = RetrievalEvalConfig.parse(dict(dataset="beir:x", encoder="e5", preset="e5", passage_fields="text", langs=[],
+                                         k=10, measures=["R@5"], batch_size=8, interactive_charts=False,
+                                         output_prefix="r", output_dir=""))  # fmt: skip
+    result = RetrievalResult(run=None, per_query=None, by_lang=None, seconds={"search": 1.5})
+    record = provenance.retrieval_eval(cfg, data_files=[], encoder=_FakeEncoder(), result=result)
+    assert list(record) == ["data_files", "encoder", "passage_fields", "k", "measures", "seconds"]
+    assert record["data_files"] == [] and record["encoder"]["name"] == "e5" and record["seconds"] == {"search": 1.5}
+
+
+def test_languages_table_adds_the_unweighted_mean_and_the_total_count():
+    from xqg_lab.metrics.retrieval import languages_table
+
+    by_lang = pd.DataFrame({"MRR@10": [0.2, 0.6], "n_queries": [10, 30]}, index=pd.Index(["ar", "de"], name="lang"))
+    table = languages_table(by_lang)
+    assert table.loc["mean"].tolist() == pytest.approx([0.4, 40]) and len(by_lang) == 2

@@ -1,4 +1,5 @@
-"""Tests for xqg_lab.stats: paired tests, Holm, bootstrap intervals, win/tie/loss, compare(), tables."""
+"""Tests for xqg_lab.stats (paired tests, Holm, bootstrap intervals, win/tie/loss, compare()) and the
+tables of xqg_lab.present.tables."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -26,15 +27,11 @@ from xqg_lab.stats import (
     paired_t_test,
     paired_test,
     randomisation_test,
-    significance_caption,
-    significance_table,
-    to_csv,
-    to_latex,
-    to_markdown,
     wilcoxon_test,
     win_tie_loss,
     win_tie_loss_by,
 )
+from xqg_lab.present.tables import significance_caption, significance_table, to_csv, to_latex, to_markdown
 
 A = np.array([0.20, 0.50, 0.10, 0.80, 0.40, 0.30, 0.90])
 B = np.array([0.35, 0.55, 0.05, 0.95, 0.70, 0.30, 0.85])
@@ -266,6 +263,7 @@ def test_unknown_alternative_lists_valid_values():
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=3, max_size=20))
+@example([(0.0, 0.0), (0.0, 0.0), (0.0, 5e-324)])  # sd and mean underflow to 0: scipy gives NaN
 def test_paired_t_test_swapping_inputs_negates_statistic(pairs):
     a, b = np.array(pairs).T
     forward, backward = paired_t_test(a, b), paired_t_test(b, a)
@@ -428,7 +426,7 @@ def test_compare_two_languages_expected_rows(frames):
     ci = paired_bootstrap_ci(baseline["MRR@10"][:4], treatment["MRR@10"][:4], n_resamples=999)
     assert (out.loc[0, "ci_low"], out.loc[0, "ci_high"]) == pytest.approx((ci.low, ci.high))
     assert out["test"].unique().tolist() == ["t"] and out["correction"].unique().tolist() == ["holm"]
-    assert out["alpha"].unique().tolist() == [0.05] and out["family_size"].unique().tolist() == [4]
+    assert out["level"].unique().tolist() == [0.05] and out["family_size"].unique().tolist() == [4]
 
 
 def test_compare_without_correction_keeps_raw_p(frames):
@@ -510,8 +508,8 @@ def test_compare_refuses_missing_columns_and_bad_options(frames):
         compare(baseline, treatment, measures=["MRR@10"], correction="bonferroni")
     with pytest.raises(ValueError, match="zero_method applies to test='wilcoxon' only"):
         compare(baseline, treatment, measures=["MRR@10"], zero_method="pratt")
-    with pytest.raises(ValueError, match=r"alpha in \(0, 1\)"):
-        compare(baseline, treatment, measures=["MRR@10"], alpha=5)
+    with pytest.raises(ValueError, match=r"level \(the significance level\) in \(0, 1\)"):
+        compare(baseline, treatment, measures=["MRR@10"], level=5)
     with pytest.raises(TypeError, match="str query ids"):
         compare(baseline.assign(query_id=range(8)), treatment, measures=["MRR@10"])
 
@@ -621,3 +619,76 @@ def test_stack_comparisons_puts_systems_in_one_frame():
     assert stacked["diff"].tolist() == pytest.approx([0.1, 0.0])
     with pytest.raises(ValueError, match="empty mapping"):
         stack_comparisons({})
+
+
+# --------------------------------------------------------------------- progress bars
+
+
+class _RecordingBar:
+    """Stands in for ``xqg_lab.core.progress.tqdm``: records totals and updates."""
+
+    made: list = []
+
+    def __init__(self, *, total, disable=False, **_):
+        self.total, self.disable, self.n, self.closed = total, disable, 0, False
+        _RecordingBar.made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("module", ["bootstrap", "permutation"])
+def test_progress_bar_counts_resamples_and_leaves_the_numbers_alone(module, monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(f"xqg_lab.stats.{module}"), "tqdm", _RecordingBar)
+    _RecordingBar.made = []
+    x = np.linspace(-1.0, 2.0, 40)
+    if module == "bootstrap":
+        plain, shown = (bootstrap_ci(x, n_resamples=500, progress=p) for p in (False, True))
+    else:
+        plain, shown = (randomisation_test(np.zeros(40), x, n_resamples=500, progress=p) for p in (False, True))
+    assert plain == shown
+    bar = _RecordingBar.made[-1]
+    assert not bar.disable and bar.closed and bar.total == 500 and bar.n == 500
+
+
+def test_compare_progress_bar_has_one_step_per_row(frames, monkeypatch):
+    import importlib
+
+    compare_module = importlib.import_module("xqg_lab.stats.comparison")
+
+    monkeypatch.setattr(compare_module, "tqdm", _RecordingBar)
+    _RecordingBar.made = []
+    shown = compare(*frames, measures=["MRR@10", "R@5"], n_resamples=99, progress=True)
+    pd.testing.assert_frame_equal(shown, compare(*frames, measures=["MRR@10", "R@5"], n_resamples=99))
+    bar = _RecordingBar.made[0]
+    assert bar.total == bar.n == len(shown) == 4 and bar.closed
+
+
+# --------------------------------------------------------------------- writing the tables
+
+
+def test_write_significance_tables_writes_every_format_of_each_comparison(comparison, tmp_path):
+    from xqg_lab.present.tables import write_significance_tables
+    from xqg_lab.stats import stack_comparisons
+
+    tables = write_significance_tables(
+        {"held-out human": comparison, "two systems": {"a": comparison, "b": comparison}}, "xqg",
+        baseline_name={"held-out human": "baseline", "two systems": "BM25"}, treatment_suffix=" α=0.3",
+        output_dir=tmp_path,
+    )  # fmt: skip
+    single = significance_table(comparison, baseline_name="baseline", treatment_name="held-out human α=0.3")
+    pd.testing.assert_frame_equal(tables["held-out human"], single)
+    assert (tmp_path / "xqg_held_out_human_table.md").read_text() == to_markdown(single)
+    assert (tmp_path / "xqg_held_out_human_table.tex").read_text() == to_latex(single)
+    assert (tmp_path / "xqg_held_out_human_table.csv").read_text() == to_csv(single)
+    assert (tmp_path / "xqg_held_out_human_comparison.csv").read_text() == comparison.to_csv(index=False)
+    both = significance_table({"a": comparison, "b": comparison}, baseline_name="BM25")
+    assert (tmp_path / "xqg_two_systems_table.md").read_text() == to_markdown(both)
+    stacked = stack_comparisons({"a": comparison, "b": comparison})
+    assert (tmp_path / "xqg_two_systems_comparison.csv").read_text() == stacked.to_csv(index=False)
+    assert "level" in comparison.columns and "alpha" not in comparison.columns

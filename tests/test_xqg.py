@@ -77,3 +77,28 @@ def test_passage_without_queries_keeps_its_vector_by_default(table_encoder):
                            "on_no_query": "keep"}]  # fmt: skip
     with pytest.raises(ValueError, match="expected on_no_query to be one of 'keep', 'literal'"):
         evaluate_xqg(data, generated, table_encoder(table), alphas=[0.5], on_no_query="zero")
+
+
+def test_xqg_eval_config_names_a_misspelt_or_out_of_range_parameter():
+    from xqg_lab.core.config import ConfigError
+    from xqg_lab.studies.xqg import XqgEvalConfig
+
+    good = dict(encoder="e", preset="e5", passage_fields="text", on_no_query="keep", langs=["zh", "en"],
+                augment_langs=["de"], eval_fraction=0.5, split_seed=0, heldout_rule="mean", generated_store="",
+                generated_rule="sum", alphas=[0.0, 0.3], alpha=0.3, k=10, measures=["R@5"], test="t",
+                interactive_charts=False, output_prefix="xqg", output_dir="")  # fmt: skip
+    assert XqgEvalConfig.parse(good).data_langs == ["de", "en", "zh"]
+    with pytest.raises(ConfigError, match=r"xqg_eval parameters: expected a known key, found 'alpah'; did you mean 'alpha'\?"):
+        XqgEvalConfig.parse({**good, "alpah": 0.3})
+    with pytest.raises(ConfigError, match=r"xqg_eval parameters: alpha: expected less than or equal to 1, found 3"):
+        XqgEvalConfig.parse({**good, "alpha": 3})
+
+
+def test_describe_conditions_says_rule_passages_without_query_and_queries():
+    from xqg_lab.studies.xqg import XQGResult, describe_conditions
+
+    sums = type("Sums", (), {"doc_ids": ["d1", "d2", "d3"]})()
+    frame = pd.DataFrame({"query_id": ["a", "b"], "lang": ["de", "de"], "MRR@10": [1.0, 0.5]})
+    result = XQGResult({0.0: frame}, pd.DataFrame(), {}, sums, "mean", {}, on_no_query="keep", n_no_query=1)
+    assert describe_conditions({"held-out human": result}) == (
+        "held-out human: rule mean, 3 passages (1 without query, on_no_query='keep'), 2 queries")

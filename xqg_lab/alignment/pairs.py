@@ -45,6 +45,7 @@ import numpy as np
 
 from xqg_lab.core.validation import check_choice
 from xqg_lab.data.common import passage_text
+from xqg_lab.data.langs import MKQA_TARGET_LANGS, XOR_LANGS, XQUAD_TARGET_LANGS
 from xqg_lab.encode.presets import Role
 
 if TYPE_CHECKING:
@@ -120,20 +121,13 @@ class ViewSpec:
     description: str
 
 
-XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
-_XQUAD_TARGETS = ("ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-_MKQA_TARGETS = (
-    "ar", "da", "de", "es", "fi", "fr", "he", "hu", "it", "ja", "km", "ko", "ms",
-    "nl", "no", "pl", "pt", "ru", "sv", "th", "tr", "vi", "zh_cn", "zh_hk", "zh_tw",
-)  # fmt: skip
-
 VIEWS: Mapping[View, ViewSpec] = {
     View.XQUAD_QUESTIONS: ViewSpec(
-        View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, _XQUAD_TARGETS,
+        View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, XQUAD_TARGET_LANGS,
         "XQuAD: English question <-> its professional translation (query / query)",
     ),
     View.XQUAD_PASSAGES: ViewSpec(
-        View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS,
+        View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS,
         "XQuAD: English paragraph <-> target-language question about it (passage / query)",
     ),
     View.XOR_TRANSLATIONS: ViewSpec(
@@ -145,11 +139,11 @@ VIEWS: Mapping[View, ViewSpec] = {
         "Tatoeba (LASER test set): English sentence <-> translation (query / query)",
     ),
     View.MKQA: ViewSpec(
-        View.MKQA, Role.QUERY, Role.QUERY, _MKQA_TARGETS,
+        View.MKQA, Role.QUERY, Role.QUERY, MKQA_TARGET_LANGS,
         "MKQA: English query <-> its translation (query / query)",
     ),
     View.XQG: ViewSpec(
-        View.XQG, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS,
+        View.XQG, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS,
         "xQG: English paragraph p or p' <-> held-out human question about it (passage / query)",
     ),
 }  # fmt: skip
@@ -195,7 +189,7 @@ def xquad_question_pairs(langs: Iterable[str] | str | None = None, *, data: Retr
         ``query_id`` (``"<squad id>-<lang>"``); 1,190 rows per language, sorted by ``lang``
         then ``question_id``. Encode both sides as queries.
     """
-    langs = _langs(langs, _XQUAD_TARGETS)
+    langs = _langs(langs, XQUAD_TARGET_LANGS)
     if "en" in langs:
         raise ValueError("expected target languages other than 'en' (English is the source side)")
     data = _xquad(data, ["en", *langs])
@@ -237,7 +231,7 @@ def xquad_passage_pairs(
     DataFrame
         :data:`PAIR_COLUMNS` + ``question_id``, ``doc_id``; ``pair_id`` = ``query_id``.
     """
-    langs = _langs(langs, _XQUAD_TARGETS)
+    langs = _langs(langs, XQUAD_TARGET_LANGS)
     data = _xquad(data, langs)
     q = data.queries[data.queries["lang"].isin(langs)]
     q = q.merge(data.qrels[["query_id", "doc_id"]], on="query_id", validate="one_to_one")
@@ -298,7 +292,7 @@ def mkqa_pairs(langs: Iterable[str] | str | None = None, *, source: str = "sampl
     """
     from xqg_lab.data.mkqa import load_mkqa
 
-    langs = _langs(langs, _MKQA_TARGETS)
+    langs = _langs(langs, MKQA_TARGET_LANGS)
     if "en" in langs:
         raise ValueError("expected target languages other than 'en' (English is the source side)")
     q = load_mkqa(source, langs=["en", *langs])

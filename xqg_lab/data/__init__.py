@@ -17,21 +17,23 @@ from xqg_lab.data.common import OnEmpty, RetrievalData
 from xqg_lab.data.beir import load_beir
 from xqg_lab.core.checksums import file_sha256
 from xqg_lab.data.fetch import ensure_punkt, mirror_dir, registry
-from xqg_lab.data.mkqa import MKQA_LANGS, load_mkqa
+from xqg_lab.data.langs import MKQA_LANGS, MKQA_TARGET_LANGS, XOR_LANGS, XQUAD_LANGS, XQUAD_TARGET_LANGS
+from xqg_lab.data.mkqa import load_mkqa
 from xqg_lab.data.tatoeba import load_tatoeba, tatoeba_langs
 from xqg_lab.data.xor_tydi import (
-    XOR_LANGS,
     iter_dpr_corpus,
     load_dpr_corpus,
     load_xor_questions,
     load_xor_translations,
 )
-from xqg_lab.data.xquad import XQUAD_LANGS, load_xquad
+from xqg_lab.data.xquad import load_xquad
 
 __all__ = [
     "MKQA_LANGS",
+    "MKQA_TARGET_LANGS",
     "XOR_LANGS",
     "XQUAD_LANGS",
+    "XQUAD_TARGET_LANGS",
     "OnEmpty",
     "RetrievalData",
     "ensure_punkt",

@@ -16,15 +16,11 @@ from xqg_lab.data.common import (
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_langs
 from xqg_lab.data.fetch import resolve_source
+from xqg_lab.data.langs import MKQA_LANGS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MKQA_LANGS = (
-    "ar", "da", "de", "en", "es", "fi", "fr", "he", "hu", "it", "ja", "km", "ko",
-    "ms", "nl", "no", "pl", "pt", "ru", "sv", "th", "tr", "vi", "zh_cn", "zh_hk", "zh_tw",
-)  # fmt: skip
-"""The 26 MKQA language codes as MKQA spells them (ISO 639-1; Chinese: zh_cn, zh_hk, zh_tw)."""
 
 MKQA_SOURCES = ("full", "sample")
 """Registry shortcuts: the full 10k file and the 6-example test sample of the MKQA repository."""

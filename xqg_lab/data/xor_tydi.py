@@ -30,12 +30,11 @@ from xqg_lab.data.common import (
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_choice, check_langs
 from xqg_lab.data.fetch import resolve_source
+from xqg_lab.data.langs import XOR_LANGS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
-"""The 7 XOR-TyDi languages (ISO 639-1)."""
 
 XOR_SPLITS = ("dev", "train")
 """Splits of the XOR-Retrieve English-span questions available through :func:`fetch`."""

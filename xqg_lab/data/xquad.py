@@ -21,9 +21,7 @@ from xqg_lab.data.common import (
 from xqg_lab.core.errors import DataFormatError
 from xqg_lab.core.validation import check_langs
 from xqg_lab.data.frames import retrieval_data
-
-XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-"""The 12 XQuAD languages (ISO 639-1)."""
+from xqg_lab.data.langs import XQUAD_LANGS
 
 XQUAD_QUERY_COLUMNS = ("query_id", "question_id", "lang", "text", "answers", "lang_answers")
 

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Annotated
 
 import pandas as pd
+import pydantic
 
 from xqg_lab.data.common import RetrievalData
 from xqg_lab.encode.model import Encoder
 from xqg_lab.search.index import search, to_run
 from xqg_lab.metrics.ranking import aggregate, check_depth
 from xqg_lab.metrics.ranking_arrays import per_query_arrays
+from xqg_lab.core.validation import ConfigModel
 
 DEFAULT_MEASURES = ("MRR@10", "R@1", "R@5", "R@10", "nDCG@10")
+
+
+class RetrievalEvalConfig(ConfigModel):
+    """Parameters of the ``retrieval_eval`` notebook (its ``parameters`` cell says what each one means)."""
+
+    where = "retrieval_eval parameters"
+    dataset: str
+    encoder: str
+    preset: str
+    passage_fields: str
+    langs: list[str]
+    k: Annotated[int, pydantic.Field(ge=1)]
+    measures: list[str]
+    batch_size: Annotated[int, pydantic.Field(ge=1)]
+    interactive_charts: bool
+    output_prefix: str
+    output_dir: str
 
 
 @dataclasses.dataclass
@@ -106,6 +126,12 @@ def mean_over_languages(by_lang: pd.DataFrame) -> pd.Series:
     return by_lang.drop(columns="n_queries").mean(axis=0)
 
 
+def languages_table(by_lang: pd.DataFrame) -> pd.DataFrame:
+    """``by_lang`` (measures and ``n_queries`` per language) with a last row ``"mean"``: the
+    unweighted mean of each measure over languages and the total number of queries."""
+    table = by_lang.copy()
+    table.loc["mean"] = [*mean_over_languages(by_lang), table["n_queries"].sum()]
+    return table
 
 
 def load_collection(name: str, *, langs: list[str] | None = None) -> tuple[RetrievalData, list[str]]:
@@ -115,7 +141,8 @@ def load_collection(name: str, *, langs: list[str] | None = None) -> tuple[Retri
     ``"beir:<folder>"`` (a BEIR-style folder; ``langs`` must be empty).
     """
     if name == "xquad":
-        from xqg_lab.data.xquad import XQUAD_LANGS, load_xquad
+        from xqg_lab.data.langs import XQUAD_LANGS
+        from xqg_lab.data.xquad import load_xquad
 
         selected = list(langs or XQUAD_LANGS)
         files = sorted({f"xquad.{lang}" for lang in [*selected, "en"]})

@@ -1,5 +1,5 @@
 """Charts of the alignment study (altair). Each function takes a tidy frame from
-:mod:`xqg_lab.studies.alignment` and returns a chart; nothing is computed here."""
+:mod:`xqg_lab.studies.alignment_summary` and returns a chart; nothing is computed here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 def measure_heatmap(scores: pd.DataFrame, *, title: str = "") -> "alt.FacetChart":  # noqa: F821
     """Measures (rows) x languages (columns), one panel per view.
 
-    ``scores``: :func:`xqg_lab.studies.alignment.heatmap_scores` (``view, lang, measure,
+    ``scores``: :func:`xqg_lab.studies.alignment_summary.heatmap_scores` (``view, lang, measure,
     value, ci_low, ci_high, n, reference, score``). Colour = ``score`` (the measure's z-score
     across the view's languages, positive = more aligned); the text is the raw value.
     """
@@ -54,7 +54,7 @@ def alignment_alpha_chart(curve: pd.DataFrame, *, title: str = "", columns: int 
     α = 0 is the plain passage embedding p, α > 0 the augmented p'. Several augmented
     conditions are told apart by the dash pattern.
 
-    ``curve``: :func:`xqg_lab.studies.alignment.alpha_curve` (``condition, alpha, lang, measure,
+    ``curve``: :func:`xqg_lab.studies.alignment_summary.alpha_curve` (``condition, alpha, lang, measure,
     value, ci_low, ci_high, n, higher_is_better``).
     """
     import altair as alt

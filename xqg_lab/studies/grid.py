@@ -22,9 +22,12 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import pydantic
 
 from xqg_lab.core.paths import cache_dir
+from xqg_lab.core.validation import ConfigModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +40,8 @@ __all__ = [
     "BASELINE",
     "CONDITIONS",
     "FAMILY_BASELINES",
+    "GridConfig",
+    "alignment_means",
     "alignment_grid",
     "article_split",
     "compare_grid",
@@ -45,7 +50,10 @@ __all__ = [
     "fine_tuned_checkpoint",
     "grid_collection",
     "grid_means",
+    "loss_curve",
     "restrict_views",
+    "training_record",
+    "training_summary",
 ]
 
 BASELINE = "zero-shot"
@@ -54,6 +62,32 @@ CONDITIONS = ("zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG")
 FAMILY_BASELINES = {"vs zero-shot": BASELINE, "xQG on fine-tuned": "fine-tuned"}
 """The baseline of each comparison family of :func:`compare_grid`."""
 _FAMILIES = {"vs zero-shot": CONDITIONS[1:], "xQG on fine-tuned": ("fine-tuned + xQG",)}
+
+
+class GridConfig(ConfigModel):
+    """Parameters of the ``finetune_grid`` notebook (its ``parameters`` cell says what each one means);
+    ``training`` is validated by :func:`xqg_lab.train.parse_training_job`."""
+
+    where = "finetune_grid parameters"
+    training: dict[str, Any]
+    langs: list[str]
+    augment_langs: list[str]
+    question_fraction: Annotated[float, pydantic.Field(gt=0, lt=1)]
+    split_seed: int
+    rule: str
+    on_no_query: str
+    passage_fields: str
+    alpha: Annotated[float, pydantic.Field(gt=0, le=1)]
+    alphas: list[Annotated[float, pydantic.Field(ge=0, le=1)]]
+    k: Annotated[int, pydantic.Field(ge=1)]
+    measures: list[str]
+    test: str
+    robustness_test: str
+    alignment_measures: list[str]
+    n_bootstrap: Annotated[int, pydantic.Field(ge=1)]
+    interactive_charts: bool
+    output_prefix: str
+    output_dir: str
 
 
 def fine_tuned_checkpoint(
@@ -84,6 +118,31 @@ def fine_tuned_checkpoint(
         run_training_job(job, output_dir=partial, progress=show_progress)
         os.replace(partial, folder)
     return folder, False
+
+
+def training_record(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """The training record (``xqg_training.json``) of a checkpoint: loss curve, seconds, settings."""
+    from xqg_lab.train import CHECKPOINT_FILE
+
+    return json.loads((Path(checkpoint) / CHECKPOINT_FILE).read_text(encoding="utf-8"))
+
+
+def training_summary(checkpoint: Path, reused: bool, record: dict[str, Any], *, batch_size: int) -> str:
+    """One line: where the checkpoint is, whether it was trained now, steps, seconds and the loss
+    (mean of the first and of the last 10% of steps, in nats)."""
+    loss = record["loss"]
+    return (
+        f"checkpoint {checkpoint} ({'reused from the cache' if reused else 'trained now'}): "
+        f"{loss['n_steps']} steps × {batch_size} queries in {record['seconds']['training']:.0f} s; "
+        f"loss {loss['mean_first_10pct']:.3f} → {loss['mean_last_10pct']:.3f} nats (first → last 10% of steps)"
+    )
+
+
+def loss_curve(record: dict[str, Any]) -> pd.DataFrame:
+    """``step, loss`` of a training record (:func:`training_record`)."""
+    import pandas as pd
+
+    return pd.DataFrame(record["loss"]["curve"], columns=["step", "loss"])
 
 
 def article_split(data: RetrievalData, job: TrainingJob) -> pd.DataFrame:
@@ -167,9 +226,15 @@ def evaluate_grid(
 
 
 def compare_grid(
-    per_query: Mapping[str, pd.DataFrame], *, measures: Sequence[str], test: str = "t", significance_level: float = 0.05
+    per_query: Mapping[str, pd.DataFrame],
+    *,
+    measures: Sequence[str],
+    test: str = "t",
+    level: float = 0.05,
+    progress: bool = False,
 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames.
+    """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames
+    at significance level ``level`` (``progress``: a bar per comparison).
 
     ``"vs zero-shot"``: each other condition against the zero-shot encoder (does xQG, fine-tuning
     or both beat the released model?); ``"xQG on fine-tuned"``: fine-tuned + xQG against
@@ -181,7 +246,7 @@ def compare_grid(
 
     def paired(baseline: str, treatment: str) -> pd.DataFrame:
         return compare(per_query[baseline], per_query[treatment], measures=list(measures), by="lang",
-                       test=test, alpha=significance_level)  # fmt: skip
+                       test=test, level=level, progress=progress)  # fmt: skip
 
     return {
         family: {c: paired(FAMILY_BASELINES[family], c) for c in treatments} for family, treatments in _FAMILIES.items()
@@ -297,3 +362,10 @@ def alignment_grid(
     out = pd.concat(frames, ignore_index=True)
     out.attrs = frames[0].attrs
     return out
+
+
+def alignment_means(alignment: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each alignment measure over the target languages: index ``(view, measure)``, one
+    column per condition present, in :data:`CONDITIONS` order (``alignment``: :func:`alignment_grid`)."""
+    means = alignment.pivot_table(index=["view", "measure"], columns="condition", values="value", aggfunc="mean")
+    return means[[c for c in CONDITIONS if c in means.columns]]

@@ -9,12 +9,69 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from typing import TYPE_CHECKING, Annotated
+
+import pydantic
+
 from xqg_lab.augment import FusionRule, NoQuery, QuerySums, accumulate_query_sums, n_without_queries, select_queries
 from xqg_lab.data.common import RetrievalData
 from xqg_lab.search.index import search_alpha_grid, to_run
 from xqg_lab.metrics.ranking import aggregate, check_depth
 from xqg_lab.metrics.ranking_arrays import per_query_grid
 from xqg_lab.metrics.retrieval import check_collection
+from xqg_lab.core.validation import ConfigModel
+
+if TYPE_CHECKING:
+    from xqg_lab.core.timing import StepTimer
+
+Fraction = Annotated[float, pydantic.Field(gt=0, lt=1)]
+Weight = Annotated[float, pydantic.Field(ge=0, le=1)]
+Depth = Annotated[int, pydantic.Field(ge=1)]
+
+
+class XqgEvalConfig(ConfigModel):
+    """Parameters of the ``xqg_eval`` notebook (its ``parameters`` cell says what each one means)."""
+
+    where = "xqg_eval parameters"
+    encoder: str
+    preset: str
+    passage_fields: str
+    on_no_query: str
+    langs: list[str]
+    augment_langs: list[str]
+    eval_fraction: Fraction
+    split_seed: int
+    heldout_rule: str
+    generated_store: str
+    generated_rule: str
+    alphas: list[Weight]
+    alpha: Weight
+    k: Depth
+    measures: list[str]
+    test: str
+    interactive_charts: bool
+    output_prefix: str
+    output_dir: str
+
+    @property
+    def data_langs(self) -> list[str]:
+        """The XQuAD languages to load: evaluation, augmentation and English (the passages), sorted."""
+        return sorted({*self.langs, *self.augment_langs, "en"})
+
+
+class QueryExplorerConfig(ConfigModel):
+    """Parameters of the ``query_explorer`` notebook (its ``parameters`` cell says what each one means)."""
+
+    where = "query_explorer parameters"
+    encoder: str
+    preset: str
+    langs: list[str]
+    source: str
+    rule: str
+    alpha: Weight
+    eval_fraction: Fraction
+    split_seed: int
+    output_dir: str
 
 
 class RunFrames(Mapping):
@@ -159,9 +216,11 @@ def compare_to_baseline(
     alpha: float,
     measures: Sequence[str],
     test: str = "t",
-    significance_level: float = 0.05,
+    level: float = 0.05,
+    progress: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Paired comparison of each condition at ``alpha`` against the un-augmented baseline.
+    """Paired comparison of each condition at ``alpha`` (the fusion weight) against the
+    un-augmented baseline, at significance level ``level``; ``progress`` shows a bar per condition.
 
     ``results`` maps a condition name to its :class:`XQGResult` (all on the same evaluation
     queries, so the α = 0 baselines coincide). Returns ``{condition: stats.compare frame}``
@@ -180,7 +239,8 @@ def compare_to_baseline(
             measures=list(measures),
             by="lang",
             test=test,
-            alpha=significance_level,
+            level=level,
+            progress=progress,
         )
     return out
 
@@ -229,3 +289,60 @@ def restrict_to_passages(data: RetrievalData, doc_ids: Sequence[str]) -> Retriev
     qrels = data.qrels[data.qrels["doc_id"].isin(keep)]
     queries = data.queries[data.queries["query_id"].isin(qrels["query_id"])].reset_index(drop=True)
     return RetrievalData(passages, queries, qrels.reset_index(drop=True))
+
+
+def evaluate_conditions(
+    evaluation: RetrievalData, heldout: pd.DataFrame, encoder, config: XqgEvalConfig, *, timer: StepTimer
+) -> dict[str, XQGResult]:
+    """The conditions of ``xqg_eval``: ``"held-out human"`` (``heldout`` questions, rule
+    ``config.heldout_rule``) and, with ``config.generated_store``, ``"generated"`` (the store's
+    queries, on the passages that have them, rule ``config.generated_rule``). Each is a step of
+    ``timer``, with the result's ``seconds`` as its parts."""
+    from xqg_lab.generate import read_store
+
+    options = dict(alphas=config.alphas, on_no_query=config.on_no_query, k=config.k, measures=config.measures)
+    results = {}
+    with timer.step("held-out human"):
+        results["held-out human"] = evaluate_xqg(evaluation, heldout, encoder, rule=config.heldout_rule,
+                                                 augment_langs=config.augment_langs, **options)  # fmt: skip
+    if config.generated_store:
+        with timer.step("generated"):
+            generated = read_store(config.generated_store)
+            subset = restrict_to_passages(evaluation, generated["doc_id"].unique())
+            results["generated"] = evaluate_xqg(subset, generated, encoder, rule=config.generated_rule, **options)
+    for name, result in results.items():
+        timer.parts(name, result.seconds)
+    return results
+
+
+def describe_conditions(results: dict[str, XQGResult]) -> str:
+    """One line per condition: fusion rule, passages (and how many had no query), queries."""
+    return "\n".join(
+        f"{name}: rule {r.rule}, {len(r.query_sums.doc_ids)} passages ({r.n_no_query} without query, "
+        f"on_no_query={r.on_no_query!r}), {len(r.per_query[0.0])} queries"
+        for name, r in results.items()
+    )
+
+
+def explorer_collection(config: QueryExplorerConfig) -> tuple[RetrievalData, pd.DataFrame]:
+    """``(evaluation collection, augmentation queries)`` of the ``query_explorer`` notebook.
+
+    The held-out split of every XQuAD language; the evaluation questions in ``config.langs``;
+    the augmentation queries are the held-out human questions in every non-English language
+    (``source="heldout"``) or a generated-query store (the collection then keeps the passages
+    that have queries). The queries carry ``in_target_language`` (the language check)."""
+    from xqg_lab.data.langs import XQUAD_LANGS
+    from xqg_lab.data.xquad import load_xquad
+    from xqg_lab.generate import HeldOutQueries, check_languages, read_store, split_questions
+
+    data = load_xquad(sorted({*config.langs, *XQUAD_LANGS}))
+    split = split_questions(data.queries, data.qrels, eval_fraction=config.eval_fraction, seed=config.split_seed)
+    evaluation = evaluation_collection(data, split, langs=config.langs)
+    if config.source == "heldout":
+        langs = sorted(set(data.queries["lang"]) - {"en"})
+        generated = HeldOutQueries(data.queries, split).generate(data.passages, langs=langs)
+    else:
+        generated = read_store(config.source)
+        evaluation = restrict_to_passages(evaluation, generated["doc_id"].unique())
+    checked = check_languages(generated["text"].tolist(), generated["lang"].tolist())
+    return evaluation, generated.assign(in_target_language=checked)
