@@ -286,7 +286,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard encoded, nothing written
             return vectors
 
-    write_text = store._atomic_write_text
+    write_text = store.write_text_atomic
 
     def marker_then_stall(path, text):
         if where == "marker" and path.name.endswith(".passages.json"):
@@ -295,7 +295,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard's arrays written, its marker not
         write_text(path, text)
 
-    store._atomic_write_text = marker_then_stall  # the name ShardStore.write_outputs looks up
+    store.write_text_atomic = marker_then_stall  # the name ShardStore.write_outputs looks up
     shards.encode_passage_shards(
         corpus, out, encoder=lambda: Stalling(model, cache_dir=False, show_progress=False, batch_size=3),
         shard_size=4, show_progress=False,

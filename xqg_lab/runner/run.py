@@ -50,6 +50,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from xqg_lab.core.atomic import fsync_dir, write_atomic
+from xqg_lab.core.checksums import file_sha256
 from xqg_lab.core.config import ConfigError, RunConfig, check_keys, check_parameter_types
 from xqg_lab.core.paths import cache_dir
 
@@ -255,7 +256,7 @@ def run_config(
         "run": config.run,
         "title": config.title,
         "config_file": config.source,
-        "config_sha256": _sha256(Path(config.source)) if Path(config.source).is_file() else None,
+        "config_sha256": file_sha256(Path(config.source), cached=False) if Path(config.source).is_file() else None,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "status": "running",
         "cell_timeout_s": timeout,
@@ -271,7 +272,7 @@ def run_config(
     failure: BaseException | None = None
     try:
         for position, (path, params) in enumerate(steps):
-            entry = {"notebook": path.stem, "title": _notebook_title(path), "notebook_sha256": _sha256(path),
+            entry = {"notebook": path.stem, "title": _notebook_title(path), "notebook_sha256": file_sha256(path, cached=False),
                      "parameters": params, "output": path.name, "html": f"{path.stem}.html"}
             entry["fingerprint"] = {
                 "notebook_sha256": entry["notebook_sha256"], "parameters": params, "toolkit": toolkit,
@@ -370,7 +371,7 @@ def _execute(entry: dict, path: Path, params: dict, staging: Path, sockets: str,
             export_html(out, staging / entry["html"])
     finally:
         entry["outputs"] = _written(before, _snapshot(staging))
-        entry["output_sha256"] = {f: _sha256(staging / f) for f in entry["outputs"] if (staging / f).is_file()}
+        entry["output_sha256"] = {f: file_sha256(staging / f, cached=False) for f in entry["outputs"] if (staging / f).is_file()}
         entry["data_inputs"] = _data_inputs(staging, entry["outputs"])
         entry["warnings"] = _notebook_warnings(out)
         for w in entry["warnings"]:
@@ -403,7 +404,7 @@ def _why_execute(entry: dict, old: dict | None, run_dir: Path, *, forced: set[st
             return f"data file {path} changed since the previous run"
     for name_, digest in old["output_sha256"].items():
         target = run_dir / name_
-        if not target.is_file() or _sha256(target) != digest:
+        if not target.is_file() or file_sha256(target, cached=False) != digest:
             return f"its previous output {name_} is missing or was modified"
     return None
 
@@ -463,7 +464,7 @@ def _code_sha256() -> str:
     for path in sorted(PACKAGE_DIR.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            digest.update(bytes.fromhex(file_sha256(path, cached=False)))
     return digest.hexdigest()
 
 
@@ -503,7 +504,7 @@ def _same_file(path: Path, recorded: dict) -> bool:
         return False
     if stat.st_size == recorded.get("size") and stat.st_mtime_ns == recorded.get("mtime_ns"):
         return True
-    return stat.st_size == recorded.get("size") and _sha256(path) == recorded.get("sha256")
+    return stat.st_size == recorded.get("size") and file_sha256(path, cached=False) == recorded.get("sha256")
 
 
 WARNING_LINE = re.compile(r"\b\w*Warning: ")
@@ -632,10 +633,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP):
         return False
     raise OSError(err, f"could not swap {a} with {b}: {os.strerror(err)}")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _running_cell(notebook: Path) -> int | str:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xqg_lab.core.atomic import write_atomic
-from xqg_lab.encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
+from xqg_lab.core.atomic import save_npy_atomic, write_parquet_atomic, write_text_atomic
+from xqg_lab.core.checksums import file_sha256
 from xqg_lab.core.errors import Choice
 from xqg_lab.scale.shards.corpus import STORE_FORMAT, CorpusIndex, index_corpus
 
@@ -30,16 +30,6 @@ class StorageDtype(Choice):
     @classmethod
     def label(cls) -> str:
         return "dtype"
-
-
-def _atomic_write_parquet(path: Path, table) -> None:
-    """``table`` as Parquet at ``path``, written whole or not at all (:func:`~xqg_lab.core.atomic.write_atomic`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer)
-    write_atomic(path, buffer.getvalue())
 
 
 class ShardStore:
@@ -89,7 +79,7 @@ class ShardStore:
             try:
                 if path.stat().st_size != info["size"]:
                     return False
-                if verify and _sha256_file(path) != info["sha256"]:
+                if verify and file_sha256(path, cached=False) != info["sha256"]:
                     return False
             except (OSError, KeyError, TypeError):
                 return False
@@ -128,14 +118,14 @@ class ShardStore:
         for suffix, content in files.items():
             path = self.path(index, suffix)
             if isinstance(content, np.ndarray):
-                _atomic_save_npy(path, content)
+                save_npy_atomic(path, content)
             elif isinstance(content, str):
-                _atomic_write_text(path, content)
+                write_text_atomic(path, content)
             else:
-                _atomic_write_parquet(path, content)
-            entries[path.name] = {"sha256": _sha256_file(path), "size": path.stat().st_size}
+                write_parquet_atomic(path, content)
+            entries[path.name] = {"sha256": file_sha256(path, cached=False), "size": path.stat().st_size}
         marker = {"format": STORE_FORMAT, "kind": kind, "shard": int(index), **meta, "files": entries}
-        _atomic_write_text(self.path(index, f"{kind}.json"), json.dumps(marker, indent=1, sort_keys=True))
+        write_text_atomic(self.path(index, f"{kind}.json"), json.dumps(marker, indent=1, sort_keys=True))
         return marker
 
     # store-level settings -------------------------------------------------------------
@@ -161,7 +151,7 @@ class ShardStore:
         if kind not in recorded:
             self.root.mkdir(parents=True, exist_ok=True)
             recorded[kind] = settings
-            _atomic_write_text(path, json.dumps(recorded, indent=1, sort_keys=True))
+            write_text_atomic(path, json.dumps(recorded, indent=1, sort_keys=True))
 
     def settings(self) -> dict:
         """The contents of ``store.json`` (empty when nothing was written yet)."""
@@ -187,7 +177,7 @@ class ShardStore:
             return index
         index = index_corpus(corpus, shard_size=shard_size)
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.root / "corpus-index.json", index.to_json())
+        write_text_atomic(self.root / "corpus-index.json", index.to_json())
         return index
 
     def shard_sizes(self) -> list[int]:
