@@ -475,14 +475,14 @@ def write_config(path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
 def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
     """Run ``notebooks`` through the runner from a config file; returns the run folder."""
     from xqg_lab.core.config import load_config
-    from xqg_lab.runner.run import run_config
+    from xqg_lab.runner import run_config
 
     config = write_config(tmp_path / "run.yaml", *notebooks, **keys)
     return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
 
 
 def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(tmp_path):
-    from xqg_lab.runner.run import NotebookFailed
+    from xqg_lab.runner import NotebookFailed
 
     first = write_notebook(
         tmp_path / "first.ipynb", "seed = 0",
@@ -511,7 +511,7 @@ def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(t
 def test_a_silent_kernel_ends_the_run_at_the_cell_timeout_naming_notebook_and_cell(tmp_path):
     """A kernel that stops answering (SIGSTOP: alive, idle, never replying) is what hung the
     suite for 15 minutes; the per-cell timeout ends the run with a clear message instead."""
-    from xqg_lab.runner.run import NotebookFailed
+    from xqg_lab.runner import NotebookFailed
 
     silent = write_notebook(
         tmp_path / "silent.ipynb", "n = 1",
