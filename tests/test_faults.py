@@ -336,7 +336,7 @@ def test_damaged_query_store_shard_is_never_read_and_is_regenerated(damage, tmp_
 
     run(tmp_path / "ref")
     run(tmp_path / "store")
-    shard = tmp_path / "store" / "shards" / "shard-00001.parquet"
+    shard = tmp_path / "store" / "shard-00001.queries.parquet"
     STORE_DAMAGE[damage](shard, shard.with_suffix(".json"))
     with pytest.raises(ValueError, match="1 of 4 shards are missing or incomplete"):
         read_store(tmp_path / "store")
@@ -436,7 +436,7 @@ def test_a_second_process_is_refused_while_a_query_store_is_written(kill_inputs,
     # One second per shard: the child holds the lock for several seconds, even on a busy machine.
     proc = start_child("generate", str(tmp_path / "store"), *args["generate"], pause=1.0)
     try:
-        while not (tmp_path / "store" / "shards").is_dir():  # made once the child holds the lock
+        while not (tmp_path / "store" / "store.json").is_file():  # written once the child holds the lock
             time.sleep(0.01)
         with pytest.raises(RuntimeError, match="another process is writing this store"):
             generate_store(EchoGenerator(), PASSAGES, tmp_path / "store", langs=["de"], n_per_lang=1, progress=False)
@@ -732,7 +732,7 @@ def _store_case(folder, version):
     generate_store(EchoGenerator(), PASSAGES.iloc[:6], folder, langs=["de"], n_per_lang=1, shard_size=2,
                    progress=False)
     if version == 1:
-        (folder / "shards" / "shard-00001.json").unlink()
+        (folder / "shard-00001.queries.json").unlink()
 
 
 def _shards_case(folder, version):

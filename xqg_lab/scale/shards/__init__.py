@@ -73,8 +73,8 @@ from __future__ import annotations
 
 from xqg_lab.scale.shards._common import build_encoder
 from xqg_lab.scale.shards.cli import main
+from xqg_lab.core.shard_folder import STORE_FORMAT
 from xqg_lab.scale.shards.corpus import (
-    STORE_FORMAT,
     CorpusFormat,
     CorpusIndex,
     CorpusShard,

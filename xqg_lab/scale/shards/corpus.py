@@ -18,12 +18,12 @@ import numpy as np
 
 from xqg_lab.data.xor_tydi import check_unique_id, iter_dpr_rows
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.shard_folder import STORE_FORMAT
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-STORE_FORMAT = 1  # version of the JSON files of a store (markers, indexes)
 
 
 class CorpusFormat(str, Enum):
