@@ -61,32 +61,14 @@ _MKQA_TARGETS = (
     "nl", "no", "pl", "pt", "ru", "sv", "th", "tr", "vi", "zh_cn", "zh_hk", "zh_tw",
 )  # fmt: skip
 
-VIEWS: Mapping[View, ViewSpec] = {
-    View.XQUAD_QUESTIONS: ViewSpec(
-        View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, _XQUAD_TARGETS,
-        "XQuAD: English question <-> its professional translation (query / query)",
-    ),
-    View.XQUAD_PASSAGES: ViewSpec(
-        View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS,
-        "XQuAD: English paragraph <-> target-language question about it (passage / query)",
-    ),
-    View.XOR_TRANSLATIONS: ViewSpec(
-        View.XOR_TRANSLATIONS, Role.QUERY, Role.QUERY, XOR_LANGS,
-        "XOR-TyDi: English human translation <-> original question (query / query)",
-    ),
-    View.TATOEBA: ViewSpec(
-        View.TATOEBA, Role.QUERY, Role.QUERY, XOR_LANGS,
-        "Tatoeba (LASER test set): English sentence <-> translation (query / query)",
-    ),
-    View.MKQA: ViewSpec(
-        View.MKQA, Role.QUERY, Role.QUERY, _MKQA_TARGETS,
-        "MKQA: English query <-> its translation (query / query)",
-    ),
-    View.XQG: ViewSpec(
-        View.XQG, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS,
-        "xQG: English paragraph p or p' <-> held-out human question about it (passage / query)",
-    ),
-}  # fmt: skip
+VIEWS: Mapping[View, ViewSpec] = {spec.view: spec for spec in (
+    ViewSpec(View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, _XQUAD_TARGETS, "XQuAD: English question <-> its professional translation (query / query)"),
+    ViewSpec(View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS, "XQuAD: English paragraph <-> target-language question about it (passage / query)"),
+    ViewSpec(View.XOR_TRANSLATIONS, Role.QUERY, Role.QUERY, XOR_LANGS, "XOR-TyDi: English human translation <-> original question (query / query)"),
+    ViewSpec(View.TATOEBA, Role.QUERY, Role.QUERY, XOR_LANGS, "Tatoeba (LASER test set): English sentence <-> translation (query / query)"),
+    ViewSpec(View.MKQA, Role.QUERY, Role.QUERY, _MKQA_TARGETS, "MKQA: English query <-> its translation (query / query)"),
+    ViewSpec(View.XQG, Role.PASSAGE, Role.QUERY, _XQUAD_TARGETS, "xQG: English paragraph p or p' <-> held-out human question about it (passage / query)"),
+)}  # fmt: skip
 
 TATOEBA_CODES: Mapping[str, str] = {
     "ar": "ara", "bn": "ben", "da": "dan", "de": "deu", "el": "ell", "es": "spa", "fi": "fin",
