@@ -395,10 +395,10 @@ def test_report_from_file_url_has_no_broken_images_and_no_outside_requests(brows
     _require_browser()
     from test_headlines import demo_like_run
 
-    from xqg_lab.runner.run import _write_index
+    from xqg_lab.runner.index_page import write_index
 
     run_dir, manifest = demo_like_run(tmp_path / "demo")
-    _write_index(run_dir, manifest)
+    write_index(run_dir, manifest)
     outside: list[str] = []
     page = _page(browser, outside)
     page.goto((run_dir / "index.html").as_uri())

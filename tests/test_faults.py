@@ -338,7 +338,7 @@ def test_damaged_query_store_shard_is_never_read_and_is_regenerated(damage, tmp_
 
     run(tmp_path / "ref")
     run(tmp_path / "store")
-    shard = tmp_path / "store" / "shards" / "shard-00001.parquet"
+    shard = tmp_path / "store" / "shard-00001.queries.parquet"
     STORE_DAMAGE[damage](shard, shard.with_suffix(".json"))
     with pytest.raises(ValueError, match="1 of 4 shards are missing or incomplete"):
         read_store(tmp_path / "store")
@@ -438,7 +438,7 @@ def test_a_second_process_is_refused_while_a_query_store_is_written(kill_inputs,
     # One second per shard: the child holds the lock for several seconds, even on a busy machine.
     proc = start_child("generate", str(tmp_path / "store"), *args["generate"], pause=1.0)
     try:
-        while not (tmp_path / "store" / "shards").is_dir():  # made once the child holds the lock
+        while not (tmp_path / "store" / "store.json").is_file():  # written once the child holds the lock
             time.sleep(0.01)
         with pytest.raises(RuntimeError, match="another process is writing this store"):
             generate_store(EchoGenerator(), PASSAGES, tmp_path / "store", langs=["de"], n_per_lang=1, progress=False)
@@ -465,14 +465,14 @@ def write_config(path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
 def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict], **keys) -> Path:
     """Run ``notebooks`` through the runner from a config file; returns the run folder."""
     from xqg_lab.core.config import load_config
-    from xqg_lab.runner.run import run_config
+    from xqg_lab.runner import run_config
 
     config = write_config(tmp_path / "run.yaml", *notebooks, **keys)
     return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
 
 
 def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(tmp_path):
-    from xqg_lab.runner.run import NotebookFailed
+    from xqg_lab.runner import NotebookFailed
 
     first = write_notebook(
         tmp_path / "first.ipynb", "seed = 0",
@@ -501,7 +501,7 @@ def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(t
 def test_a_silent_kernel_ends_the_run_at_the_cell_timeout_naming_notebook_and_cell(tmp_path):
     """A kernel that stops answering (SIGSTOP: alive, idle, never replying) is what hung the
     suite for 15 minutes; the per-cell timeout ends the run with a clear message instead."""
-    from xqg_lab.runner.run import NotebookFailed
+    from xqg_lab.runner import NotebookFailed
 
     silent = write_notebook(
         tmp_path / "silent.ipynb", "n = 1",
@@ -722,7 +722,7 @@ def _store_case(folder, version):
     generate_store(EchoGenerator(), PASSAGES.iloc[:6], folder, langs=["de"], n_per_lang=1, shard_size=2,
                    progress=False)
     if version == 1:
-        (folder / "shards" / "shard-00001.json").unlink()
+        (folder / "shard-00001.queries.json").unlink()
 
 
 def _shards_case(folder, version):

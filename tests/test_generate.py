@@ -546,7 +546,7 @@ def _run_child(script: Path, folder: Path, **env: str) -> int:
 
 
 def _shard_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((folder / "shards").glob("*.parquet"))}
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("shard-*.queries.parquet"))}
 
 
 def test_store_resumes_after_sigkill_with_the_same_result(tmp_path):
@@ -554,10 +554,10 @@ def test_store_resumes_after_sigkill_with_the_same_result(tmp_path):
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
     reference = tmp_path / "reference"
     assert _run_child(script, reference) == 0
-    # 10 passages, shards of 3 -> 4 shards; os.replace calls: params.json, then parquet + marker per shard
+    # 10 passages, shards of 3 -> 4 shards; os.replace calls: store.json, then parquet + marker per shard
     interrupted = tmp_path / "interrupted"
     kills = [
-        {"XQG_TEST_KILL_AT_REPLACE": "1", "XQG_TEST_KILL_WHEN": "before"},  # before params.json lands
+        {"XQG_TEST_KILL_AT_REPLACE": "1", "XQG_TEST_KILL_WHEN": "before"},  # before store.json lands
         {"XQG_TEST_KILL_IN_GENERATE": "2"},  # in the middle of shard 1 (shard 0 written)
         {"XQG_TEST_KILL_AT_REPLACE": "1", "XQG_TEST_KILL_WHEN": "after"},  # shard 1 parquet, no marker
         {"XQG_TEST_KILL_AT_REPLACE": "3", "XQG_TEST_KILL_WHEN": "before"},  # shard 2 marker not renamed
@@ -569,7 +569,7 @@ def test_store_resumes_after_sigkill_with_the_same_result(tmp_path):
     assert _run_child(script, interrupted) == 0
     pd.testing.assert_frame_equal(read_store(interrupted), read_store(reference))
     assert _shard_bytes(interrupted) == _shard_bytes(reference)
-    assert not list((interrupted / "shards").glob("*.tmp-*"))
+    assert _shard_bytes(reference) and not list(interrupted.glob("*.tmp-*"))
     frame = read_store(reference)
     assert len(frame) == 10 * 2 * 2 and not frame.duplicated(["doc_id", "lang", "sample"]).any()
 
@@ -619,6 +619,41 @@ def test_store_refuses_to_mix_settings(tmp_path, change, message):
     generate_store(folder=tmp_path / "s", n_per_lang=1, progress=False, **args)
     with pytest.raises(ValueError, match=f"started with other settings.*{message}"):
         generate_store(folder=tmp_path / "s", n_per_lang=1, progress=False, **{**args, **change})
+
+
+def _as_older_layout(store: Path, folder: Path) -> Path:
+    """``store`` rewritten in the layout the previous code wrote (``params.json`` + ``shards/``
+    with zstd Parquet files and ``{shard, n_passages, n_rows, sha256, seconds}`` markers)."""
+    import pyarrow.parquet as pq
+
+    (folder / "shards").mkdir(parents=True)
+    params = json.loads((store / "store.json").read_text())["queries"]
+    (folder / "params.json").write_text(json.dumps({**params, "environment": {"xqg_lab": "0"}}, indent=2) + "\n")
+    for i in range(params["n_shards"]):
+        data = folder / "shards" / f"shard-{i:05d}.parquet"
+        pq.write_table(pq.read_table(store / f"shard-{i:05d}.queries.parquet"), data, compression="zstd")
+        marker = {"shard": i, "n_passages": 1, "n_rows": 1, "seconds": 0.1,
+                  "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+        (folder / "shards" / f"shard-{i:05d}.json").write_text(json.dumps(marker))
+    return folder
+
+
+def test_store_of_the_older_layout_reads_the_same_and_is_reused_not_resumed(tmp_path):
+    gen = FakeGenerator()
+    args = {"passages": pd.DataFrame({"doc_id": ["b", "a", "c"], "title": "", "text": "x"}), "langs": ["zh", "de"],
+            "n_per_lang": 2, "shard_size": 2, "progress": False}  # fmt: skip
+    generate_store(gen, folder=tmp_path / "new", **args)
+    old = _as_older_layout(tmp_path / "new", tmp_path / "old")
+    pd.testing.assert_frame_equal(read_store(old), read_store(tmp_path / "new"))
+    assert read_store_params(old)["params_hash"] == read_store_params(tmp_path / "new")["params_hash"]
+    assert generate_store(gen, folder=old, **args) == old and gen.calls == 2  # complete: used as it is
+    with pytest.raises(ValueError, match=r"started with other settings; differing: seed"):
+        generate_store(gen, folder=old, **{**args, "seed": 1})
+    (old / "shards" / "shard-00001.json").unlink()
+    with pytest.raises(ValueError, match=r"1 of 2 shards are missing or incomplete"):
+        read_store(old)
+    with pytest.raises(ValueError, match=r"older layout .* 1 of 2 shards missing .* generate into a new folder"):
+        generate_store(gen, folder=old, **args)
 
 
 def test_store_keeps_heldout_question_ids(xquad, tmp_path):
@@ -722,7 +757,7 @@ def test_embedded_gemma_generates_in_the_target_languages(isolated_cache, xquad)
 
 def test_missing_store_error_says_where_a_relative_path_was_looked_for(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=rf"expected a query store with params.json, found none \(a relative path is "
+    with pytest.raises(ValueError, match=rf"expected a query store with store.json, found none \(a relative path is "
                                          rf"resolved from the working folder {re.escape(str(tmp_path))}"):  # fmt: skip
         read_store("generated_queries")
     with pytest.raises(ValueError, match=r"found none; fix:"):  # an absolute path needs no hint

@@ -124,10 +124,10 @@ def test_an_unreadable_csv_gives_a_headline_that_says_so(tmp_path):
 
 
 def test_index_opens_with_the_headline_tables_and_links_to_the_sections(tmp_path):
-    from xqg_lab.runner.run import _write_index
+    from xqg_lab.runner.index_page import write_index
 
     run_dir, manifest = demo_like_run(tmp_path / "run")
-    _write_index(run_dir, manifest)
+    write_index(run_dir, manifest)
     index = (run_dir / "index.html").read_text()
     headline, first_section = index.index('<section id="headlines">'), index.index('<section id="retrieval_eval">')
     assert headline < first_section

@@ -353,7 +353,7 @@ def test_alignment_charts_render_to_vega_lite():
 @pytest.mark.parametrize("tiny_encoder_dir", ["bert"], indirect=True)
 def test_alignment_notebook_papermill_run(tiny_encoder_dir, tmp_path, isolated_cache):
     from xqg_lab.core.config import RunConfig
-    from xqg_lab.runner.run import run_config
+    from xqg_lab.runner import run_config
 
     params = {
         "encoder": str(tiny_encoder_dir), "preset": "dpr", "views": ["xquad_questions", "tatoeba", "mkqa", "xqg"], "langs": ["ar"],

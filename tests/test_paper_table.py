@@ -272,7 +272,7 @@ def test_compare_with_published_sets_ours_beside_each_source():
 
 
 def test_notebook_runs_through_papermill(released, dev_file, tiny_bert_dir, tmp_path, isolated_cache):
-    from xqg_lab.runner.run import run_config
+    from xqg_lab.runner import run_config
 
     params = dict(
         retrievers={"mBERT": str(tiny_bert_dir)}, queries=str(released), dev=str(dev_file),
@@ -292,7 +292,7 @@ def test_paper_config_file_has_the_published_rows_and_names_what_to_fill_in():
     from pathlib import Path
 
     from xqg_lab.core.config import load_config
-    from xqg_lab.runner.run import check_parameters, find_notebook
+    from xqg_lab.runner import check_parameters, find_notebook
 
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "paper_xor_tydi.yaml")
     (step,) = config.notebooks

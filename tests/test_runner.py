@@ -6,7 +6,7 @@ import re
 import pytest
 
 from xqg_lab.core.config import ConfigError, RunConfig
-from xqg_lab.runner.run import NOTEBOOK_DIR, NotebookFailed, run_config
+from xqg_lab.runner import NOTEBOOK_DIR, NotebookFailed, run_config
 
 from _helpers import write_notebook
 
@@ -54,7 +54,7 @@ def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_en
 
 
 def test_output_dir_is_the_runners_and_refused_in_a_config(tiny_beir, tmp_path):
-    from xqg_lab.runner.run import find_notebook, with_output_dir
+    from xqg_lab.runner import find_notebook, with_output_dir
 
     config = tiny_config(tiny_beir, tmp_path / "no-model", output_dir="elsewhere")
     with pytest.raises(ConfigError, match="expected no 'output_dir' parameter, found 'elsewhere'"):
@@ -117,7 +117,7 @@ def test_relative_mirror_and_cache_paths_are_resolved_before_notebooks_change_fo
 def test_notebooks_that_write_declare_an_output_dir_papermill_can_read(name):
     import papermill
 
-    from xqg_lab.runner.run import find_notebook
+    from xqg_lab.runner import find_notebook
 
     declared = papermill.inspect_notebook(str(find_notebook(name)))
     assert declared["output_dir"]["default"] == '""'
@@ -286,7 +286,7 @@ def test_run_cli_passes_cell_timeout_force_and_external_notebooks(monkeypatch, t
 
 
 def test_warnings_raised_inside_a_notebook_reach_the_terminal_manifest_and_index(tmp_path):
-    from xqg_lab.runner.run import NotebookWarning
+    from xqg_lab.runner import NotebookWarning
 
     notebook = write_notebook(
         tmp_path / "damaged.ipynb", "n = 8",
@@ -313,7 +313,7 @@ def test_warnings_raised_inside_a_notebook_reach_the_terminal_manifest_and_index
 def test_a_re_executed_notebook_resumes_the_stores_it_wrote_in_the_previous_run(tmp_path):
     """Run folders are staged afresh; a folder the same notebook wrote last time (a resumable
     store) is carried into the staging folder, loose files are not."""
-    from xqg_lab.runner.run import _carry_stores
+    from xqg_lab.runner.provenance import carry_stores
 
     run_dir, staging = tmp_path / "run", tmp_path / "staging"
     (run_dir / "generated_queries").mkdir(parents=True)
@@ -322,8 +322,8 @@ def test_a_re_executed_notebook_resumes_the_stores_it_wrote_in_the_previous_run(
     staging.mkdir()
     old = {"notebook": "query_generation", "outputs": ["generated_queries/part-0.parquet", "table.csv"]}
 
-    _carry_stores(old, "xqg_eval", run_dir, staging)
+    carry_stores(old, "xqg_eval", run_dir, staging)
     assert list(staging.iterdir()) == []
-    _carry_stores(old, "query_generation", run_dir, staging)
+    carry_stores(old, "query_generation", run_dir, staging)
     assert (staging / "generated_queries" / "part-0.parquet").read_bytes() == b"rows"
     assert not (staging / "table.csv").exists()

@@ -268,7 +268,7 @@ _KILLED_RUN = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import xqg_lab.scale.shards as shards
-    import xqg_lab.scale.shards.store as store
+    import xqg_lab.core.shard_folder as store
     from xqg_lab.encode.model import Encoder
 
     model, corpus, out, flag, where = sys.argv[1:]
@@ -286,7 +286,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard encoded, nothing written
             return vectors
 
-    write_text = store._atomic_write_text
+    write_text = store.write_text_atomic
 
     def marker_then_stall(path, text):
         if where == "marker" and path.name.endswith(".passages.json"):
@@ -295,7 +295,7 @@ _KILLED_RUN = textwrap.dedent(
                 stall()  # third shard's arrays written, its marker not
         write_text(path, text)
 
-    store._atomic_write_text = marker_then_stall  # the name ShardStore.write_outputs looks up
+    store.write_text_atomic = marker_then_stall  # the name ShardFolder.write_outputs looks up
     shards.encode_passage_shards(
         corpus, out, encoder=lambda: Stalling(model, cache_dir=False, show_progress=False, batch_size=3),
         shard_size=4, show_progress=False,
@@ -489,11 +489,11 @@ def test_query_sums_read_a_generation_store_folder_and_its_language_check(corpus
     doc_ids = ShardStore(out).all_doc_ids()
     queries = generated_queries(doc_ids)
     queries["in_target_language"] = queries.index % 3 != 0
-    folder = tmp_path / "generated" / "shards"  # the layout of xqg_lab.generate.generate_store
+    folder = tmp_path / "generated"  # the layout of xqg_lab.generate.generate_store
     folder.mkdir(parents=True)
-    queries.iloc[:40].to_parquet(folder / "shard-00000.parquet")
-    queries.iloc[40:].to_parquet(folder / "shard-00001.parquet")
-    (folder / "shard-00000.json").write_text("{}")
+    queries.iloc[:40].to_parquet(folder / "shard-00000.queries.parquet")
+    queries.iloc[40:].to_parquet(folder / "shard-00001.queries.parquet")
+    (folder / "shard-00000.queries.json").write_text("{}")
     encode_query_sum_shards(
         out, ParquetQueries(str(tmp_path / "generated"), only_in_target_language=True), encoder=HashEncoder(),
         langs=LANGS, show_progress=False,

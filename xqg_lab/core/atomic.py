@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 TMP_MARK = ".tmp-"
 """Part of the name of every temporary file: ``<name>.tmp-<pid>-<random>`` beside the target."""
@@ -48,16 +53,44 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """``text`` as UTF-8 at ``path``, with the guarantees of :func:`write_atomic`."""
+    return write_atomic(path, text.encode("utf-8"))
+
+
+def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """``array`` as ``.npy`` (no pickles) at ``path``, with the guarantees of :func:`write_atomic`."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return write_atomic(path, buffer.getbuffer())
+
+
+def write_parquet_atomic(path: str | os.PathLike, table: pa.Table, **options: Any) -> Path:
+    """``table`` as Parquet at ``path`` (``options`` go to ``pyarrow.parquet.write_table``,
+    e.g. ``compression``), with the guarantees of :func:`write_atomic`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, **options)
+    return write_atomic(path, buffer.getvalue())
+
+
 @contextlib.contextmanager
-def open_atomic(path: str | os.PathLike, *, encoding: str = "utf-8", newline: str | None = None) -> Iterator[TextIO]:
-    """A text file to write ``path`` in a stream (for files too large to hold in memory),
-    with the guarantees of :func:`write_atomic`: ``path`` appears, complete, only when the
-    ``with`` block ends without an exception."""
+def open_atomic(
+    path: str | os.PathLike, *, encoding: str = "utf-8", newline: str | None = None, binary: bool = False
+) -> Iterator[IO]:
+    """A file to write ``path`` in a stream (for files too large to hold in memory; text,
+    or bytes with ``binary``), with the guarantees of :func:`write_atomic`: ``path`` appears,
+    complete, only when the ``with`` block ends without an exception."""
     path = Path(path)
     tmp = _tmp_name(path)
+    text = {} if binary else {"encoding": encoding, "newline": newline}
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(fd, "w", encoding=encoding, newline=newline) as handle:
+        with open(fd, "wb" if binary else "w", **text) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -1,5 +1,6 @@
-"""SHA-256 manifests of cached folders (converted models, fine-tuned checkpoints), so that a
-damaged or truncated file is detected and the folder rebuilt instead of read."""
+"""SHA-256 of files and folders, the toolkit's one hash helper: manifests of cached folders
+(converted models, fine-tuned checkpoints), completion markers of stores and caches, and run
+provenance, so that a damaged or truncated file is detected and rebuilt instead of read."""
 
 from __future__ import annotations
 
@@ -9,16 +10,23 @@ from functools import lru_cache
 from pathlib import Path
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes; cached within the process per (resolved path, size,
-    modification time in ns), so a file that is rewritten is hashed again."""
+def file_sha256(path: str | os.PathLike, *, cached: bool = True) -> str:
+    """Hex SHA-256 of a file's bytes. ``cached``: remembered within the process per (resolved
+    path, size, modification time in ns), so a file that is rewritten is hashed again; pass
+    ``False`` to verify files that may be damaged in place within one clock tick (always read)."""
     path = Path(path).resolve()
+    if not cached:
+        return _read_sha256(str(path))
     stat = path.stat()
     return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=256)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return _read_sha256(path)
+
+
+def _read_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -71,19 +71,8 @@ def iter_lines(path: str | PathLike[str], *, keepends: bool = False) -> Iterator
     with open_binary(path) as fh:
         try:
             for number, raw in enumerate(fh, start=1):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataFormatError(
-                        path,
-                        number,
-                        f"invalid UTF-8 at byte offset {offset + exc.start} "
-                        f"({exc.reason}, byte {raw[exc.start : exc.start + 1]!r}); expected a "
-                        "UTF-8 text file; re-encode it, e.g. `iconv -f <encoding> -t utf-8`",
-                    ) from None
+                text = decode_line(raw, path=path, line=number, offset=offset)
                 offset += len(raw)
-                if number == 1 and text.startswith(_BOM):
-                    text = text[1:]
                 if not keepends:
                     text = text.rstrip("\n")
                     if text.endswith("\r"):
@@ -91,6 +80,23 @@ def iter_lines(path: str | PathLike[str], *, keepends: bool = False) -> Iterator
                 yield number, text
         except READ_ERRORS as exc:  # e.g. a truncated or corrupt gzip stream
             raise unreadable(path, exc) from exc
+
+
+def decode_line(raw: bytes, *, path: str | PathLike[str], line: int, offset: int) -> str:
+    """The text of one line read as bytes from byte ``offset`` of the (decompressed) file; a
+    UTF-8 byte-order mark at offset 0 is dropped, invalid UTF-8 raises :class:`DataFormatError`
+    naming the line and the byte offset."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            path,
+            line,
+            f"invalid UTF-8 at byte offset {offset + exc.start} "
+            f"({exc.reason}, byte {raw[exc.start : exc.start + 1]!r}); expected a "
+            "UTF-8 text file; re-encode it, e.g. `iconv -f <encoding> -t utf-8`",
+        ) from None
+    return text[1:] if offset == 0 and text.startswith(_BOM) else text
 
 
 def read_text(path: str | PathLike[str]) -> str:

@@ -21,7 +21,6 @@ from xqg_lab.data.common import (
     OnEmpty,
     check_new_id,
     iter_jsonl,
-    iter_lines,
     read_aligned_pairs,
     require,
     require_id,
@@ -214,7 +213,13 @@ def iter_dpr_corpus(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, found {batch_size!r}")
-    for rows in _iter_dpr_rows(path, batch_size=batch_size):
+    rows: list[tuple[str, str, str]] = []
+    for _, _, doc_id, title, text in iter_dpr_rows(path, seen=set()):
+        rows.append((doc_id, title, text))
+        if len(rows) == batch_size:
+            yield pd.DataFrame(rows, columns=list(PASSAGE_COLUMNS))
+            rows = []
+    if rows:
         yield pd.DataFrame(rows, columns=list(PASSAGE_COLUMNS))
 
 
@@ -228,9 +233,7 @@ def load_dpr_corpus(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     import pandas as pd
 
-    rows: list[tuple[str, str, str]] = []
-    for batch in _iter_dpr_rows(path, batch_size=100_000, seen={}):
-        rows.extend(batch)
+    rows = [(doc_id, title, text) for _, _, doc_id, title, text in iter_dpr_rows(path, seen={})]
     return pd.DataFrame(rows, columns=list(PASSAGE_COLUMNS))
 
 
@@ -272,46 +275,82 @@ def check_unique_id(seen: set[str], doc_id: str, line: int, *, path: str | os.Pa
     seen.add(doc_id)
 
 
-def _iter_dpr_rows(
-    path: str | os.PathLike[str], *, batch_size: int, seen: dict[str, int] | None = None
-) -> Iterator[list[tuple[str, str, str]]]:
-    reader = csv.reader((text for _, text in iter_lines(path, keepends=True)), delimiter="\t", strict=True)
-    batch: list[tuple[str, str, str]] = []
-    header_seen = warned = False
-    streamed: set[str] = set()
-    while True:
-        first = reader.line_num + 1
+def iter_dpr_rows(
+    path: str | os.PathLike[str],
+    *,
+    offset: int = 0,
+    line: int = 1,
+    seen: set[str] | dict[str, int] | None = None,
+) -> Iterator[tuple[int, int, str, str, str]]:
+    """``(offset, line, doc_id, title, text)`` of each passage of a DPR TSV: the toolkit's one
+    DPR read loop (whole-corpus loaders here, shards in :mod:`xqg_lab.scale.shards.corpus`).
+
+    Hand-written over ``csv.reader`` because the byte offset of every row is needed (shards
+    are read from their offset) and strict-mode errors must name the row's first line.
+
+    Parameters
+    ----------
+    path : the TSV (gzip read transparently).
+    offset, line : start at byte ``offset`` (in the decompressed file), which is the start of
+        1-based ``line``; 0 reads from the start and checks the header row.
+    seen : the ids met so far, updated; a duplicate is refused naming its line (a ``dict``
+        id → line also names the first line); ``None``: ids not checked.
+
+    Raises
+    ------
+    DataFormatError
+        See :func:`iter_dpr_corpus`.
+    """
+    from xqg_lab.data.common import READ_ERRORS, decode_line, open_binary, unreadable
+
+    pos, number = offset, line - 1
+    pending: list[tuple[int, int]] = []  # (offset, line) of the lines read for the next row
+
+    def lines(fh):
+        nonlocal pos, number
+        for raw in fh:
+            pending.append((pos, number + 1))
+            text = decode_line(raw, path=path, line=number + 1, offset=pos)
+            pos += len(raw)
+            number += 1
+            yield text
+
+    with open_binary(path) as fh:
         try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise tsv_parse_error(exc, first, reader.line_num, path=path) from None
-        if not row:  # blank line
-            continue
-        if reader.line_num > first and not warned:
-            warn_multiline(row, first, reader.line_num, path=path)
-            warned = True
-        line = first
-        if not header_seen:
-            check_dpr_header(row, path=path, line=line)
-            header_seen = True
-            continue
-        doc_id, text, title = parse_dpr_row(row, path=path, line=line)
-        if seen is not None:
-            check_new_id(seen, doc_id, line, what="passage id", path=path)
-        else:
-            check_unique_id(streamed, doc_id, line, path=path)
-        batch.append((doc_id, title, text))
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
+            if offset:
+                fh.seek(offset)
+            reader = csv.reader(lines(fh), delimiter="\t", strict=True)
+            header_seen = offset != 0
+            warned = False
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    raise tsv_parse_error(exc, pending[0][1] if pending else number, number, path=path) from None
+                row_offset, row_line = pending[0]
+                last_line = pending[-1][1]
+                pending.clear()
+                if not row:  # blank line
+                    continue
+                if last_line > row_line and not warned:
+                    warn_multiline(row, row_line, last_line, path=path)
+                    warned = True
+                if not header_seen:
+                    check_dpr_header(row, path=path, line=row_line)
+                    header_seen = True
+                    continue
+                doc_id, text, title = parse_dpr_row(row, path=path, line=row_line)
+                if isinstance(seen, dict):
+                    check_new_id(seen, doc_id, row_line, what="passage id", path=path)
+                elif seen is not None:
+                    check_unique_id(seen, doc_id, row_line, path=path)
+                yield row_offset, row_line, doc_id, title, text
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from exc
     if not header_seen:
-        raise DataFormatError(
-            path, None, f"empty file; expected the header {'<TAB>'.join(DPR_HEADER)}"
-        )
-    if batch:
-        yield batch
+        raise DataFormatError(path, None, f"empty file; expected the header {'<TAB>'.join(DPR_HEADER)}")
 
 
 def _resolve_split(source: str | os.PathLike[str]) -> Path:

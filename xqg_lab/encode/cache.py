@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xqg_lab.core.atomic import TMP_MARK, write_atomic
+from xqg_lab.core.atomic import TMP_MARK, save_npy_atomic, write_text_atomic
+from xqg_lab.core.checksums import file_sha256
 
 KEY_BYTES = 16
 LOCK_FILE = ".lock"
@@ -41,24 +42,6 @@ def settings_key(settings: dict) -> str:
     """A stable 20-hex-digit name for a settings dict (JSON-serialisable)."""
     blob = json.dumps(settings, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    write_atomic(path, buffer.getbuffer())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    write_atomic(path, text.encode("utf-8"))
 
 
 def _lock(folder: Path):
@@ -128,7 +111,7 @@ class EmbeddingCache:
                     for stale in folder.glob(f"*{TMP_MARK}*"):
                         stale.unlink(missing_ok=True)
                     if not settings_file.exists():
-                        _atomic_write_text(settings_file, json.dumps(settings, indent=1, sort_keys=True))
+                        write_text_atomic(settings_file, json.dumps(settings, indent=1, sort_keys=True))
             except OSError as exc:
                 raise _not_writable(folder, len(missing), exc) from exc
             # Each distinct missing text is encoded once, in chunks written as they finish.
@@ -156,15 +139,15 @@ class EmbeddingCache:
         name = hashlib.sha256(keys.tobytes()).hexdigest()[:20]
         keys_path, vec_path = folder / f"{name}.keys.npy", folder / f"{name}.vectors.npy"
         with _lock(folder):
-            _atomic_save_npy(keys_path, keys)
-            _atomic_save_npy(vec_path, vectors)
+            save_npy_atomic(keys_path, keys)
+            save_npy_atomic(vec_path, vectors)
             marker = {
                 "n": int(len(keys)),
                 "dim": int(vectors.shape[1]),
-                "keys_sha256": _sha256_file(keys_path),
-                "vectors_sha256": _sha256_file(vec_path),
+                "keys_sha256": file_sha256(keys_path, cached=False),
+                "vectors_sha256": file_sha256(vec_path, cached=False),
             }
-            _atomic_write_text(folder / f"{name}.json", json.dumps(marker))
+            write_text_atomic(folder / f"{name}.json", json.dumps(marker))
 
     def _load(self, folder: Path, keys: np.ndarray) -> dict[int, np.ndarray]:
         """Rows of ``keys`` already cached in ``folder``: ``{position: vector}``."""

@@ -1,21 +1,33 @@
-"""A resumable, sharded store of generated queries (Parquet).
+"""A resumable, sharded store of generated queries, in the toolkit's one store format
+(:mod:`xqg_lab.core.shard_folder`).
 
-Layout of a store folder::
+Layout of a store folder written by :func:`generate_store`::
 
-    params.json                 what was asked: generator name and params, seed, langs, n,
-                                shard size, a hash of the passages, the shard count
-    shards/shard-00000.parquet  the queries of passages [0, shard_size) (by position)
-    shards/shard-00000.json     completion marker: SHA-256 of the Parquet file, row count
+    store.json                         {"format": 1, "queries": {...}}: generator name and
+                                       params, seed, langs, n, shard size, shard count, a hash
+                                       of the passages
+    shard-00000.queries.parquet        the queries of passages [0, shard_size) (by position)
+    shard-00000.queries.json           completion marker: SHA-256 and size of the Parquet
+                                       file, row count, ``content_sha256`` of the shard's
+                                       passages, library versions
     ...
 
-Every file is written to a temporary name and renamed into place (``os.replace``), the
-Parquet file before its marker; a shard counts as complete only when its marker exists and
-matches the file's hash. A re-run of :func:`generate_store` with the same arguments skips the
-complete shards and regenerates the others, so killing the process at any point and running
-again gives the same final store, with nothing lost or duplicated (generation is
-deterministic given the seed; see :mod:`xqg_lab.generate._hf`). A re-run with different
-generator params, seed, languages, ``n``, shard size or passages is refused with a message
-naming what differs. A file lock keeps two processes from writing one store.
+This is the layout of :func:`xqg_lab.scale.shards.generate_query_shards` too: a store
+generated here for a corpus's passages in file order, with the same shard size, is a
+corpus store's ``queries`` output (``content_sha256`` matches its corpus shards). Every file
+is written to a temporary name and renamed into place, the Parquet file before its marker; a
+shard counts as complete only when its marker exists and matches the file's size and hash. A
+re-run of :func:`generate_store` with the same arguments skips the complete shards and
+regenerates the others, so killing the process at any point and running again gives the same
+final store, with nothing lost or duplicated (generation is deterministic given the seed; see
+:mod:`xqg_lab.generate._hf`). A re-run with different generator params, seed, languages,
+``n``, shard size or passages is refused with a message naming what differs. A file lock
+keeps two processes from writing one store.
+
+Stores of the older layout (``params.json`` + ``shards/shard-00000.parquet`` +
+``shards/shard-00000.json``) are still read by :func:`read_store` and
+:func:`read_store_params`; :func:`generate_store` accepts a complete one made with the same
+arguments as it is (nothing is generated) and refuses others.
 
 Columns (see :data:`STORE_COLUMNS`): ``doc_id``, ``lang``, ``sample`` (int64), ``text``,
 ``generator`` (registry name), ``params_hash`` (SHA-256 of the generator's params, seed,
@@ -25,6 +37,7 @@ langs and n), ``seed`` (int64), ``in_target_language`` (bool, from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -32,8 +45,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xqg_lab.core.atomic import TMP_MARK
+from xqg_lab.core.shard_folder import CORPUS_INDEX_FILE, SETTINGS_FILE, ShardFolder
 from xqg_lab.core.validation import check_langs
-from xqg_lab.core.atomic import TMP_MARK, write_atomic
 from xqg_lab.generate.base import (
     LANGUAGES,
     RECORD_COLUMNS,
@@ -52,16 +66,25 @@ FORMAT_VERSION = 1
 STORE_COLUMNS = (*RECORD_COLUMNS, "generator", "params_hash", "seed", "in_target_language")
 """Columns of a store, in order (the generator's extra columns follow)."""
 
-PARAMS_FILE = "params.json"
-SHARDS_DIR = "shards"
+KIND = "queries"
+"""The kind of output (:mod:`xqg_lab.core.shard_folder`) generated queries are stored as."""
+LEGACY_PARAMS_FILE = "params.json"
+LEGACY_SHARDS_DIR = "shards"
 
 
 def _passages_hash(passages: pd.DataFrame) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for row in passages[["doc_id", "title", "text"]].itertuples(index=False):
         digest.update(json.dumps(list(row), ensure_ascii=True).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _content_sha256(passages: pd.DataFrame) -> str:
+    """SHA-256 of ``doc_id<TAB>title<TAB>text<LF>`` rows: a corpus shard's ``content_sha256``
+    (:class:`xqg_lab.scale.shards.ShardRange`) when the passages are that shard's."""
+    digest = hashlib.sha256()
+    for doc_id, title, text in passages[["doc_id", "title", "text"]].itertuples(index=False):
+        digest.update(f"{doc_id}\t{title}\t{text}\n".encode())
     return digest.hexdigest()
 
 
@@ -96,22 +119,19 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "(root)"]
 
 
-def _shard_paths(folder: Path, index: int) -> tuple[Path, Path]:
-    base = folder / SHARDS_DIR / f"shard-{index:05d}"
-    return base.with_suffix(".parquet"), base.with_suffix(".json")
+def _refuse_other_settings(folder: Path, existing: dict, record: dict, key: str) -> None:
+    differences = [d for d in _diff(existing, record) if d != "params_hash"]  # derived
+    if differences or existing.get("params_hash") != key:
+        raise ValueError(
+            f"{folder}: the store was started with other settings; differing: "
+            f"{', '.join(differences[:12])}{' ...' if len(differences) > 12 else ''}. "
+            "Use a new folder (or delete this one) instead of mixing queries"
+        )
 
 
-def _shard_complete(folder: Path, index: int) -> bool:
-    from xqg_lab.core.checksums import file_sha256
-
-    data, marker = _shard_paths(folder, index)
-    if not (data.is_file() and marker.is_file()):
-        return False
-    try:
-        record = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    return record.get("sha256") == file_sha256(data)
+def _is_current(store: ShardFolder, index: int, content_sha256: str) -> bool:
+    marker = store.marker(KIND, index)
+    return marker is not None and marker.get("content_sha256") == content_sha256 and store.is_done(KIND, index)
 
 
 def generate_store(
@@ -152,11 +172,9 @@ def generate_store(
     """
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from filelock import FileLock, Timeout
-    from xqg_lab.core.progress import tqdm
 
-    from xqg_lab.core.checksums import file_sha256
+    from xqg_lab.core.progress import tqdm
     from xqg_lab.generate.langcheck import check_languages
 
     if not isinstance(generator, Generator):
@@ -170,7 +188,6 @@ def generate_store(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / SHARDS_DIR).mkdir(exist_ok=True)
     n_shards = -(-len(passages) // shard_size)
     query_params = {
         "generator": generator.name,
@@ -189,7 +206,7 @@ def generate_store(
         "n_shards": n_shards,
         "passages": {"n": len(passages), "sha256": _passages_hash(passages)},
     }
-    record = json.loads(json.dumps(record))  # as it reads back (tuples become lists)
+    record = json.loads(json.dumps(record, sort_keys=True))  # as it reads back (tuples become lists)
 
     lock = FileLock(str(folder / ".lock"))
     try:
@@ -199,38 +216,32 @@ def generate_store(
             f"{folder}: another process is writing this store (lock {folder / '.lock'})"
         ) from None
     try:
-        params_path = folder / PARAMS_FILE
-        if params_path.is_file():
-            existing = json.loads(params_path.read_text())
-            existing.pop("environment", None)
-            differences = [d for d in _diff(existing, record) if d != "params_hash"]  # derived
-            if differences or existing.get("params_hash") != key:
-                raise ValueError(
-                    f"{folder}: the store was started with other settings; differing: "
-                    f"{', '.join(differences[:12])}{' ...' if len(differences) > 12 else ''}. "
-                    "Use a new folder (or delete this one) instead of mixing queries"
-                )
+        if (folder / LEGACY_PARAMS_FILE).is_file():
+            _accept_legacy_store(folder, record, key)
+            return folder
+        store = ShardFolder(folder)
+        existing = store.settings().get(KIND)
+        if existing is not None:
+            _refuse_other_settings(folder, existing, record, key)
         else:
-            write_atomic(
-                params_path, (json.dumps({**record, "environment": _environment()}, indent=2) + "\n").encode()
-            )
-        for stale in [*folder.glob(f"*{TMP_MARK}*"), *(folder / SHARDS_DIR).glob(f"*{TMP_MARK}*")]:
+            store.check_settings(KIND, record)
+        for stale in folder.glob(f"*{TMP_MARK}*"):
             stale.unlink(missing_ok=True)  # left by a killed run (we hold the lock)
 
-        todo = [i for i in range(n_shards) if not _shard_complete(folder, i)]
-        done_passages = len(passages) - sum(
-            len(passages.iloc[i * shard_size : (i + 1) * shard_size]) for i in todo
-        )
-        schema = _schema(generator.extra_columns)
+        shards = [passages.iloc[i * shard_size : (i + 1) * shard_size] for i in range(n_shards)]
+        content = [_content_sha256(shard) for shard in shards]
+        todo = [i for i in range(n_shards) if not _is_current(store, i, content[i])]
         bar = tqdm(
             total=len(passages),
-            initial=done_passages,
+            initial=len(passages) - sum(len(shards[i]) for i in todo),
             unit="passage",
             desc=str(folder.name),
             disable=not progress,
         )
+        schema = _schema(generator.extra_columns)
+        environment = _environment()
         for index in todo:
-            shard = passages.iloc[index * shard_size : (index + 1) * shard_size]
+            shard = shards[index]
             started = time.perf_counter()
             records = generator.generate(
                 shard, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress
@@ -253,18 +264,18 @@ def generate_store(
             )
             frame = frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            data_path, marker_path = _shard_paths(folder, index)
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink, compression="zstd")
-            write_atomic(data_path, sink.getvalue().to_pybytes())
-            marker = {
-                "shard": index,
-                "n_passages": len(shard),
-                "n_rows": len(frame),
-                "sha256": file_sha256(data_path),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-            write_atomic(marker_path, (json.dumps(marker, indent=2) + "\n").encode())
+            store.write_outputs(
+                KIND,
+                index,
+                {f"{KIND}.parquet": table},
+                {
+                    "n": len(shard),
+                    "n_queries": len(frame),
+                    "content_sha256": content[index],
+                    "environment": environment,
+                    "seconds": round(time.perf_counter() - started, 3),
+                },
+            )
             bar.update(len(shard))
         bar.close()
     finally:
@@ -305,24 +316,32 @@ def _environment() -> dict[str, str]:
 
 
 def read_store_params(folder: str | os.PathLike) -> dict[str, Any]:
-    """The ``params.json`` of a store (``ValueError`` if ``folder`` is not a store;
-    :class:`~xqg_lab.core.errors.DataFormatError` naming the line if the file is damaged)."""
-    from xqg_lab.data.common import read_json, require
+    """The settings a store was generated with (``store.json``'s ``queries`` entry, or the
+    ``params.json`` of an older store): ``ValueError`` if ``folder`` is not a store,
+    :class:`~xqg_lab.core.errors.DataFormatError` naming the line if the file is damaged."""
     from xqg_lab.core.errors import DataFormatError
+    from xqg_lab.data.common import read_json, require
 
-    path = Path(folder) / PARAMS_FILE
+    folder = Path(folder)
+    legacy = folder / LEGACY_PARAMS_FILE
+    path = legacy if legacy.is_file() else folder / SETTINGS_FILE
     if not path.is_file():
         hint = "" if path.is_absolute() else (
             f" (a relative path is resolved from the working folder {Path.cwd()}: in a notebook, "
             "its output folder, see xqg_lab.present.report.enter_output_dir)"
         )
         raise ValueError(
-            f"{folder}: expected a query store with {PARAMS_FILE}, found none{hint}; "
+            f"{folder}: expected a query store with {SETTINGS_FILE}, found none{hint}; "
             "fix: give the folder that generate_store (the query_generation notebook) wrote, or its absolute path"
         )
     params, _ = read_json(path)
     if not isinstance(params, dict):
         raise DataFormatError(path, None, f"expected a JSON object, found {type(params).__name__}")
+    if path != legacy:
+        params = require(params, KIND, dict, path=path, line=None)
+        index = folder / CORPUS_INDEX_FILE
+        if "n_shards" not in params and index.is_file():  # a corpus store: its shards are the corpus's
+            params = {**params, "n_shards": len(read_json(index)[0]["shards"])}
     require(params, "n_shards", int, path=path, line=None)
     return params
 
@@ -333,7 +352,7 @@ def read_store(folder: str | os.PathLike, *, require_complete: bool = True) -> p
     Parameters
     ----------
     folder : path
-        A folder written by :func:`generate_store`.
+        A folder written by :func:`generate_store` (either layout).
     require_complete : bool
         Raise ``ValueError`` when shards are missing (an interrupted run: run
         :func:`generate_store` again to finish); False returns the complete shards only.
@@ -348,14 +367,57 @@ def read_store(folder: str | os.PathLike, *, require_complete: bool = True) -> p
 
     folder = Path(folder)
     params = read_store_params(folder)
-    schema = _schema(params.get("extra_columns", []))
-    complete = [i for i in range(params["n_shards"]) if _shard_complete(folder, i)]
+    # a corpus store (xqg_lab.scale.shards.generate_query_shards) keeps its generator's columns
+    schema = _schema(params["extra_columns"]) if "extra_columns" in params else None
+    legacy = (folder / LEGACY_PARAMS_FILE).is_file()
+    if legacy:
+        files = [_legacy_shard(folder, i) for i in range(params["n_shards"])]
+        complete = [data for data, marker in files if _legacy_shard_complete(data, marker)]
+    else:
+        store = ShardFolder(folder)
+        complete = [store.path(i, f"{KIND}.parquet") for i in range(params["n_shards"]) if store.is_done(KIND, i)]
     if require_complete and len(complete) < params["n_shards"]:
         raise ValueError(
             f"{folder}: {params['n_shards'] - len(complete)} of {params['n_shards']} shards are missing or "
             "incomplete; run generate_store again with the same arguments to finish it"
         )
-    tables = [pq.read_table(_shard_paths(folder, i)[0], schema=schema) for i in complete]
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
-    frame = table.to_pandas()
+    tables = [pq.read_table(path, schema=schema) for path in complete]
+    if not tables:
+        return _schema([]).empty_table().to_pandas() if schema is None else schema.empty_table().to_pandas()
+    frame = pa.concat_tables(tables).to_pandas()
     return frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
+
+
+# -- stores of the older layout (params.json + shards/) ---------------------------------------
+
+
+def _legacy_shard(folder: Path, index: int) -> tuple[Path, Path]:
+    base = folder / LEGACY_SHARDS_DIR / f"shard-{index:05d}"
+    return base.with_suffix(".parquet"), base.with_suffix(".json")
+
+
+def _legacy_shard_complete(data: Path, marker: Path) -> bool:
+    from xqg_lab.core.checksums import file_sha256
+
+    if not (data.is_file() and marker.is_file()):
+        return False
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return record.get("sha256") == file_sha256(data)
+
+
+def _accept_legacy_store(folder: Path, record: dict, key: str) -> None:
+    """A store of the older layout is used as it is when it was made with the same
+    arguments and is complete; it cannot be resumed (that layout is no longer written)."""
+    existing = read_store_params(folder)
+    existing.pop("environment", None)
+    _refuse_other_settings(folder, existing, record, key)
+    missing = [i for i in range(existing["n_shards"]) if not _legacy_shard_complete(*_legacy_shard(folder, i))]
+    if missing:
+        raise ValueError(
+            f"{folder}: expected a complete query store, found one of the older layout ({LEGACY_PARAMS_FILE} + "
+            f"{LEGACY_SHARDS_DIR}/) with {len(missing)} of {existing['n_shards']} shards missing or incomplete; "
+            "that layout can be read but not resumed: generate into a new folder (or delete this one)"
+        )

@@ -1,5 +1,5 @@
 """The headline tables of a run folder, read back from the CSV files its notebooks wrote, for
-the top of the run's ``index.html`` (:func:`xqg_lab.runner.run._write_index`).
+the top of the run's ``index.html`` (:func:`xqg_lab.runner.index_page.write_index`).
 
 One reader per notebook, keyed by the notebook's name and the suffix of the file it wrote
 (so a changed ``output_prefix`` still works): per-language retrieval (``retrieval_eval``),

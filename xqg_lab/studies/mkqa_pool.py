@@ -61,10 +61,10 @@ def prepare_corpus(corpus: str, work_dir: str | os.PathLike) -> Path:
     target = Path(work_dir) / (source.name[: -len(".gz")] if source.name.endswith(".gz") else source.name + ".tsv")
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        with open_binary(source) as src, open(partial, "wb") as dst:
+        from xqg_lab.core.atomic import open_atomic
+
+        with open_binary(source) as src, open_atomic(target, binary=True) as dst:
             shutil.copyfileobj(src, dst, length=1 << 24)
-        os.replace(partial, target)
     return target
 
 

@@ -10,8 +10,9 @@ that pipeline on the toolkit's pieces, resumably:
    ``{"docid", "title", "text", "generated_queries": {lang: [5 queries]}}``, files
    ``data/shard_0.jsonl`` ... ``shard_18.jsonl``; they carry the passages too) are converted
    once into a :class:`xqg_lab.scale.shards.ShardStore` (``corpus.tsv`` + per-shard Parquet);
-   or queries made by the toolkit (a shard store of ``xqg-lab shards generate``, or
-   ``doc_id, lang, text`` Parquet such as a :func:`xqg_lab.generate.generate_store` folder);
+   or queries made by the toolkit (a query store of ``xqg-lab shards generate``, or of
+   :func:`xqg_lab.generate.generate_store` over the corpus in file order with the same shard
+   size; or ``doc_id, lang, text`` Parquet: a file or a folder, e.g. any query store);
 2. per retriever: passage shards (:func:`xqg_lab.scale.shards.encode_passage_shards`) and
    per-passage query sums ``S`` (:func:`xqg_lab.scale.shards.encode_query_sum_shards`), both
    skipped when already done and run on the backend of ``scale`` (local or Ray); every
@@ -90,8 +91,8 @@ class QueryFormat(Choice, label="query_format"):
     """Where the generated queries come from."""
 
     RELEASED_JSONL = "released-jsonl"  # ielab/xor-tydi-xqg-augmented data/shard_*.jsonl (passages included)
-    STORE = "store"  # a shard store with generated queries (`xqg-lab shards generate`)
-    PARQUET = "parquet"  # doc_id, lang, text Parquet: a file or a folder (e.g. a generate_store folder)
+    STORE = "store"  # a query store cut like the corpus (`xqg-lab shards generate`, or generate_store)
+    PARQUET = "parquet"  # doc_id, lang, text Parquet: a file or a folder (e.g. any query store)
 
 
 class PaperTableConfig(ConfigModel):

@@ -52,7 +52,8 @@ Flags given on the command line (``--backend``, ``--ray-address``, ``--num-worke
 ``--cpus-per-worker``, ``--gpus-per-worker``) override the file.
 
 Modules: :mod:`.corpus` (deterministic shards of a corpus file), :mod:`.store` (the store
-folder, markers and readers), :mod:`.passages` (passage embeddings),
+folder's corpus index and readers; markers and settings are the toolkit's one store format,
+:mod:`xqg_lab.core.shard_folder`), :mod:`.passages` (passage embeddings),
 :mod:`.generation` (generated queries), :mod:`.query_sums` (per-passage sums of
 generated-query vectors, and where the queries come from), :mod:`.cli` (the command line).
 
@@ -73,8 +74,8 @@ from __future__ import annotations
 
 from xqg_lab.scale.shards._common import build_encoder
 from xqg_lab.scale.shards.cli import main
+from xqg_lab.core.shard_folder import STORE_FORMAT
 from xqg_lab.scale.shards.corpus import (
-    STORE_FORMAT,
     CorpusFormat,
     CorpusIndex,
     CorpusShard,

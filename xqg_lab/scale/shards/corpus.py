@@ -5,7 +5,6 @@ round-robin split of shards over workers (:func:`select_shards`)."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -18,22 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xqg_lab.core.validation import expected
-from xqg_lab.data.xor_tydi import (
-    DPR_HEADER,
-    check_dpr_header,
-    check_unique_id,
-    parse_dpr_row,
-    tsv_parse_error,
-    warn_multiline,
-)
+from xqg_lab.data.xor_tydi import check_unique_id, iter_dpr_rows
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.shard_folder import STORE_FORMAT
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-STORE_FORMAT = 1  # version of the JSON files of a store (markers, indexes)
-_BOM = "\ufeff"
 
 
 class CorpusFormat(str, Enum):
@@ -162,96 +153,38 @@ def _iter_rows(
 ) -> Iterator[tuple[int, int, str, str, str]]:
     """``(offset, line, doc_id, title, text)`` for each passage from byte ``offset`` on.
 
-    DPR TSV rows are parsed like :func:`xqg_lab.data.xor_tydi.iter_dpr_corpus` (DPR's
-    ``csv.reader(f, delimiter="\\t")`` in strict mode, header checked when reading from the
-    start) and BEIR lines like :func:`xqg_lab.data.beir.load_beir`; both raise
-    :class:`DataFormatError` naming the file and line. Reading from the start, a passage id
-    met twice is refused (the set of ids seen is kept: about 80 bytes per passage).
+    DPR TSV rows are read by :func:`xqg_lab.data.xor_tydi.iter_dpr_rows` and BEIR lines
+    parsed like :func:`xqg_lab.data.beir.load_beir`; both raise :class:`DataFormatError`
+    naming the file and line. Reading from the start, a passage id met twice is refused (the
+    set of ids seen is kept: about 80 bytes per passage); one shard read from its offset was
+    checked by the whole-corpus pass (:func:`index_corpus`).
     """
-    from xqg_lab.data.common import READ_ERRORS, unreadable, open_binary
+    seen: set[str] | None = None if offset else set()
+    if fmt is CorpusFormat.DPR_TSV:
+        yield from iter_dpr_rows(path, offset=offset, line=line, seen=seen)
+        return
+    from xqg_lab.data.common import READ_ERRORS, open_binary, unreadable
 
     with open_binary(path) as fh:
         try:
             if offset:
                 fh.seek(offset)
-            rows = (_iter_tsv_rows if fmt is CorpusFormat.DPR_TSV else _iter_jsonl_rows)(
-                fh, path, offset=offset, line=line
-            )
-            if offset:  # one shard: the whole-corpus pass (index_corpus) checked the ids
-                yield from rows
-                return
-            seen: set[str] = set()
-            for row in rows:
-                check_unique_id(seen, row[2], row[1], path=path)
+            for row in _iter_jsonl_rows(fh, path, offset=offset, line=line):
+                if seen is not None:
+                    check_unique_id(seen, row[2], row[1], path=path)
                 yield row
         except READ_ERRORS as exc:
             raise unreadable(path, exc) from exc
 
 
-def _decode(raw: bytes, path: Path, line: int, offset: int) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(
-            path,
-            line,
-            f"invalid UTF-8 at byte offset {offset + exc.start} ({exc.reason}); expected a UTF-8 "
-            "text file; re-encode it, e.g. `iconv -f <encoding> -t utf-8`",
-        ) from None
-    if offset == 0 and text.startswith(_BOM):
-        text = text[1:]
-    return text
-
-
-def _iter_tsv_rows(fh, path: Path, *, offset: int, line: int):
-    pos, number = offset, line - 1
-    pending: list[tuple[int, int]] = []  # (offset, line) of the lines read for the next row
-
-    def lines():
-        nonlocal pos, number
-        for raw in fh:
-            pending.append((pos, number + 1))
-            text = _decode(raw, path, number + 1, pos)
-            pos += len(raw)
-            number += 1
-            yield text
-
-    reader = csv.reader(lines(), delimiter="\t", strict=True)
-    header_seen = offset != 0
-    warned = False
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise tsv_parse_error(exc, pending[0][1] if pending else number, number, path=path) from None
-        row_offset, row_line = pending[0]
-        last_line = pending[-1][1]
-        pending.clear()
-        if not row:
-            continue
-        if last_line > row_line and not warned:
-            warn_multiline(row, row_line, last_line, path=path)
-            warned = True
-        if not header_seen:
-            check_dpr_header(row, path=path, line=row_line)
-            header_seen = True
-            continue
-        doc_id, text, title = parse_dpr_row(row, path=path, line=row_line)
-        yield row_offset, row_line, doc_id, title, text
-    if not header_seen:
-        raise DataFormatError(path, None, f"empty file; expected the header {'<TAB>'.join(DPR_HEADER)}")
-
-
 def _iter_jsonl_rows(fh, path: Path, *, offset: int, line: int):
-    from xqg_lab.data.common import require, require_id, require_text
+    from xqg_lab.data.common import decode_line, require, require_id, require_text
 
     pos = offset
     for number, raw in enumerate(fh, start=line):
         row_offset = pos
         pos += len(raw)
-        text = _decode(raw, path, number, row_offset)
+        text = decode_line(raw, path=path, line=number, offset=row_offset)
         if not text.strip():
             continue
         try:

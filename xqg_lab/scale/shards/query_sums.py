@@ -33,7 +33,8 @@ class QuerySource(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class StoreQueries:
-    """The generated queries kept in a store by :func:`generate_query_shards`."""
+    """The generated queries kept in a store cut like the corpus (:func:`generate_query_shards`, or
+    :func:`xqg_lab.generate.generate_store` over the corpus in file order with the same shard size)."""
 
     root: str
 
@@ -51,7 +52,7 @@ class StoreQueries:
 class ParquetQueries:
     """Generated queries in Parquet with ``doc_id, lang, text`` columns: one file, or a
     folder whose ``*.parquet`` files (recursively, in name order) are read -- e.g. a store
-    of :func:`xqg_lab.generate.generate_store` (its ``shards/`` folder). Each shard reads
+    of :func:`xqg_lab.generate.generate_store` (either layout). Each shard reads
     only the rows of its passages. ``only_in_target_language`` keeps the rows whose
     ``in_target_language`` column is true (that store's language check)."""
 

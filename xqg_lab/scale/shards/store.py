@@ -1,21 +1,20 @@
-"""The store folder of per-shard outputs (:class:`ShardStore`): atomic writes sealed by
-completion markers, the settings each kind of output was made with, and memory-mapped
-readers (layout in :mod:`xqg_lab.scale.shards`)."""
+"""The store folder of a sharded corpus (:class:`ShardStore`, on the store format of
+:mod:`xqg_lab.core.shard_folder`): its corpus index and memory-mapped readers (layout in
+:mod:`xqg_lab.scale.shards`)."""
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xqg_lab.core.atomic import write_atomic
-from xqg_lab.encode.cache import _atomic_save_npy, _atomic_write_text, _sha256_file
+from xqg_lab.core.atomic import write_text_atomic
+from xqg_lab.core.shard_folder import CORPUS_INDEX_FILE, ShardFolder
 from xqg_lab.core.validation import Choice, expected
-from xqg_lab.scale.shards.corpus import STORE_FORMAT, CorpusIndex, index_corpus
+from xqg_lab.scale.shards.corpus import CorpusIndex, index_corpus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,18 +27,9 @@ class StorageDtype(Choice, label="dtype"):
     FLOAT16 = "float16"
 
 
-def _atomic_write_parquet(path: Path, table) -> None:
-    """``table`` as Parquet at ``path``, written whole or not at all (:func:`~xqg_lab.core.atomic.write_atomic`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer)
-    write_atomic(path, buffer.getvalue())
-
-
-class ShardStore:
-    """A folder of per-shard outputs (layout in :mod:`xqg_lab.scale.shards`).
+class ShardStore(ShardFolder):
+    """A store folder of a sharded corpus (layout in :mod:`xqg_lab.core.shard_folder` and
+    :mod:`xqg_lab.scale.shards`): the corpus index and the readers of each kind of output.
 
     Parameters
     ----------
@@ -49,129 +39,18 @@ class ShardStore:
     arrays by default, so a search can stream over shards without loading the corpus.
     """
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-
-    # paths ----------------------------------------------------------------------------
-
-    def path(self, index: int, suffix: str) -> Path:
-        """``root/shard-<index:05d>.<suffix>``."""
-        return self.root / f"shard-{int(index):05d}.{suffix}"
-
     @staticmethod
     def _sum_kind(name: str) -> str:
         if not name or any(c in name for c in "/\\. \t\n") or name != name.strip():
             raise ValueError(expected("a query-sum name that is a plain word (letters, digits, '-', '_')", name, "fix: rename it"))
         return f"qsum-{name}"
 
-    # markers --------------------------------------------------------------------------
-
-    def marker(self, kind: str, index: int) -> dict | None:
-        """The completion marker of shard ``index`` for ``kind`` (``"passages"``,
-        ``"queries"``, ``"qsum-<name>"``), or ``None`` when there is none."""
-        try:
-            return json.loads(self.path(index, f"{kind}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    def is_done(self, kind: str, index: int, *, verify: bool = True) -> bool:
-        """Whether shard ``index`` has a complete, intact ``kind`` output: a marker whose
-        files exist with the recorded sizes (and, with ``verify``, SHA-256 checksums)."""
-        marker = self.marker(kind, index)
-        if marker is None or not isinstance(marker.get("files"), dict):
-            return False
-        for name, info in marker["files"].items():
-            path = self.root / name
-            try:
-                if path.stat().st_size != info["size"]:
-                    return False
-                if verify and _sha256_file(path) != info["sha256"]:
-                    return False
-            except (OSError, KeyError, TypeError):
-                return False
-        return True
-
-    def lock(self, kind: str, index: int):
-        """A file lock (``shard-<index>.<kind>.lock``, a ``filelock.FileLock``) for computing
-        and writing shard ``index``'s ``kind`` output: a second process waits, then finds the
-        marker and skips the shard. Locks hold between processes of one machine (and on
-        shared file systems with working ``flock``)."""
-        from filelock import FileLock
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.path(index, f"{kind}.lock")))
-
-    def done(self, kind: str = "passages") -> list[int]:
-        """Shard numbers with a ``kind`` marker (not verified), sorted."""
-        suffix = f".{kind}.json"
-        out = []
-        for p in self.root.glob(f"shard-*{suffix}"):
-            number = p.name[len("shard-") : -len(suffix)]
-            if number.isdigit():
-                out.append(int(number))
-        return sorted(out)
-
-    def write_outputs(self, kind: str, index: int, files: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
-        """Write shard ``index``'s ``kind`` files atomically, then its marker.
-
-        ``files`` maps suffixes to content: a NumPy array (saved as ``.npy``), a
-        ``str`` (text) or a ``pyarrow.Table`` (Parquet). The old marker is removed first,
-        so at no moment does a marker vouch for files it was not written with.
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path(index, f"{kind}.json").unlink(missing_ok=True)
-        entries = {}
-        for suffix, content in files.items():
-            path = self.path(index, suffix)
-            if isinstance(content, np.ndarray):
-                _atomic_save_npy(path, content)
-            elif isinstance(content, str):
-                _atomic_write_text(path, content)
-            else:
-                _atomic_write_parquet(path, content)
-            entries[path.name] = {"sha256": _sha256_file(path), "size": path.stat().st_size}
-        marker = {"format": STORE_FORMAT, "kind": kind, "shard": int(index), **meta, "files": entries}
-        _atomic_write_text(self.path(index, f"{kind}.json"), json.dumps(marker, indent=1, sort_keys=True))
-        return marker
-
-    # store-level settings -------------------------------------------------------------
-
-    def check_settings(self, kind: str, settings: Mapping[str, Any]) -> None:
-        """Record ``settings`` for ``kind`` in ``store.json``, or refuse when the store
-        already holds ``kind`` outputs made with other settings."""
-        path = self.root / "store.json"
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            recorded = {"format": STORE_FORMAT}
-        settings = json.loads(json.dumps(settings, sort_keys=True))  # normalise tuples etc.
-        if kind in recorded and recorded[kind] != settings:
-            changed = sorted(
-                k for k in set(settings) | set(recorded[kind]) if settings.get(k) != recorded[kind].get(k)
-            )
-            raise ValueError(
-                f"{self.root}: the store holds '{kind}' outputs made with other settings "
-                f"(differing: {', '.join(changed)}); use another output folder, or delete the "
-                f"store's '{kind}' files to start over"
-            )
-        if kind not in recorded:
-            self.root.mkdir(parents=True, exist_ok=True)
-            recorded[kind] = settings
-            _atomic_write_text(path, json.dumps(recorded, indent=1, sort_keys=True))
-
-    def settings(self) -> dict:
-        """The contents of ``store.json`` (empty when nothing was written yet)."""
-        try:
-            return json.loads((self.root / "store.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-
     # corpus index ---------------------------------------------------------------------
 
     def corpus_index(self) -> CorpusIndex | None:
         """The saved :class:`CorpusIndex`, or ``None``."""
         try:
-            return CorpusIndex.from_json((self.root / "corpus-index.json").read_text(encoding="utf-8"))
+            return CorpusIndex.from_json((self.root / CORPUS_INDEX_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError):
             return None
 
@@ -183,7 +62,7 @@ class ShardStore:
             return index
         index = index_corpus(corpus, shard_size=shard_size)
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.root / "corpus-index.json", index.to_json())
+        write_text_atomic(self.root / CORPUS_INDEX_FILE, index.to_json())
         return index
 
     def shard_sizes(self) -> list[int]:

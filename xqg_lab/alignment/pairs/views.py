@@ -1,36 +1,5 @@
-"""Paired views for the alignment analysis: English source texts paired with target-language texts.
-
-Every view is a tidy frame of paired texts, one row per pair::
-
-    pair_id (str, unique), lang (str), src_text (str, English side), tgt_text (str, target side)
-
-plus ``doc_id`` / ``question_id`` where the pair comes from a passage or a question. Row i of
-``X`` (source embeddings) is paired with row i of ``Y`` (target embeddings); see
-:mod:`xqg_lab.alignment` for the measures.
-
-Views (:class:`View`; the roles each side is encoded with are in :data:`VIEWS`):
-
-- ``xquad_questions``: an English XQuAD question and its professional translation (same
-  ``question_id``), query / query; 1,190 pairs per language.
-- ``xquad_passages``: an English XQuAD paragraph (``title + " " + text``) and a
-  target-language question about it, passage / query; 1,190 pairs per language (each
-  paragraph appears once per question asked about it).
-- ``xor_translations``: the human English translation of an XOR-TyDi question and the
-  original question, query / query; about 4.6k pairs per language.
-- ``tatoeba``: a Tatoeba sentence pair (LASER test set), query / query; up to 1,000 pairs.
-- ``mkqa``: an English MKQA query and its translation, query / query; 10,000 pairs per
-  language with the full file, **6** with the offline sample.
-- ``xqg``: the xQG comparison (Zhuang, Shou and Zuccon, SIGIR 2023, arXiv 2305.03950):
-  an English XQuAD paragraph, encoded as a passage ``p`` or augmented ``p'``, and a
-  held-out *evaluation* human question about it in the target language, passage / query.
-  The augmentation questions (the human proxy for generated queries) are other questions
-  about the same paragraph, split off by question id (:func:`heldout_queries`), so no
-  question is ever on both sides.
-
-Both sides of a sentence-level view are encoded as queries: e5 models are trained with the
-``query: `` prefix on symmetric tasks (their model card: "use 'query: ' for ... bitext
-mining"), and a DPR query tower is what encodes a question.
-"""
+"""The sentence- and passage-level paired views (all but ``xqg``, in :mod:`.xqg`), their
+languages and encoder roles, and embedding both sides of a view."""
 
 from __future__ import annotations
 
@@ -53,29 +22,6 @@ if TYPE_CHECKING:
 
     from xqg_lab.data.common import RetrievalData
 
-__all__ = [
-    "PAIR_COLUMNS",
-    "TATOEBA_CODES",
-    "VIEWS",
-    "AugmentLangs",
-    "View",
-    "ViewSpec",
-    "augmented_sources",
-    "embed_pairs",
-    "embed_view",
-    "heldout_queries",
-    "load_view",
-    "mkqa_pairs",
-    "pair_counts",
-    "passages_without_queries",
-    "subsample_pairs",
-    "tatoeba_pairs",
-    "xor_translation_pairs",
-    "xqg_pairs",
-    "xquad_passage_pairs",
-    "xquad_question_pairs",
-]
-
 PAIR_COLUMNS = ("pair_id", "lang", "src_text", "tgt_text")
 """Columns every view has (the bitext record type of :mod:`xqg_lab.data`)."""
 
@@ -92,17 +38,6 @@ class View(str, Enum):
     TATOEBA = "tatoeba"
     MKQA = "mkqa"
     XQG = "xqg"
-
-
-class AugmentLangs(str, Enum):
-    """Which augmentation queries build ``p'`` for a target language ``L``.
-
-    ``all``: every language of the augmentation queries (the paper's setting: one ``p'``
-    per passage, whatever the query language). ``target``: only the queries in ``L``.
-    """
-
-    ALL = "all"
-    TARGET = "target"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,100 +247,6 @@ def mkqa_pairs(langs: Iterable[str] | str | None = None, *, source: str = "sampl
     return out
 
 
-def heldout_queries(data: RetrievalData, split: pd.DataFrame, *, langs: Iterable[str] | None = None) -> pd.DataFrame:
-    """The augmentation questions of a held-out split, as a generated-query frame.
-
-    Parameters
-    ----------
-    data : :func:`xqg_lab.data.load_xquad` result (its languages are the candidates).
-    split : ``question_id, doc_id, role`` from
-        :func:`xqg_lab.generate.heldout.split_questions`; questions with role
-        ``"augmentation"`` become augmentation queries, those with ``"evaluation"`` are left
-        for :func:`xqg_pairs`.
-    langs : languages of the augmentation queries (None: every non-English language of
-        ``data``; English questions are left out, as the paper augments with target-language
-        queries only).
-
-    Returns
-    -------
-    DataFrame
-        ``doc_id, lang, sample, text, question_id``
-        (:class:`xqg_lab.generate.heldout.HeldOutQueries` records). Counts per paragraph
-        vary (0 to dozens), so fuse them with ``rule="mean"`` (see :mod:`xqg_lab.augment`).
-    """
-    from xqg_lab.generate.heldout import HeldOutQueries
-
-    _check_split(split)
-    present = sorted(set(data.queries["lang"]))
-    langs = [lang for lang in present if lang != "en"] if langs is None else _langs(langs, present)
-    unknown = sorted(set(langs) - set(present))
-    if unknown:
-        raise ValueError(f"languages {unknown} are not in data (loaded: {present})")
-    return HeldOutQueries(data.queries, split).generate(data.passages, langs=langs)
-
-
-def xqg_pairs(
-    data: RetrievalData,
-    split: pd.DataFrame,
-    *,
-    langs: Iterable[str] | str | None = None,
-    augment: pd.DataFrame | None = None,
-    augment_langs: AugmentLangs | str = AugmentLangs.ALL,
-    max_per_passage: int | None = None,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """The xQG view: English paragraph <-> held-out *evaluation* question about it.
-
-    One row per (evaluation question in ``lang``, its paragraph). The source side is meant
-    to be embedded as ``p`` or ``p'`` (:func:`augmented_sources`), the target side as
-    queries. Only questions with role ``"evaluation"`` in ``split`` appear, so no augmentation
-    question is ever on the target side.
-
-    Parameters
-    ----------
-    data : :func:`xqg_lab.data.load_xquad` result.
-    split : ``question_id, doc_id, role`` (roles ``"augmentation"`` / ``"evaluation"``) from
-        :func:`xqg_lab.generate.heldout.split_questions`.
-    langs : target languages (None: every non-English language of ``data``).
-    augment : the augmentation queries (``doc_id, lang, ...``; default
-        :func:`heldout_queries` of ``data`` and ``split``). Paragraphs without any
-        augmentation query (in any language for ``augment_langs="all"``, in the row's
-        language for ``"target"``) are dropped: their ``p'`` would just be ``(1 - α) p``.
-    max_per_passage : at most this many evaluation questions per (paragraph, language),
-        the same in every language (None: all; see :func:`xquad_passage_pairs`).
-
-    Returns
-    -------
-    DataFrame
-        :data:`PAIR_COLUMNS` + ``question_id``, ``doc_id``; ``pair_id`` = ``query_id``.
-    """
-    roles = _check_split(split)
-    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
-    present = sorted(set(data.queries["lang"]))
-    langs = _langs(langs, [lang for lang in present if lang != "en"])
-    unknown = sorted(set(langs) - set(present))
-    if unknown:
-        raise ValueError(f"languages {unknown} are not in data (loaded: {present})")
-    if augment is None:
-        augment = heldout_queries(data, split)
-    eval_ids = set(roles.loc[roles["role"] == "evaluation", "question_id"])
-    q = data.queries[data.queries["lang"].isin(langs) & data.queries["question_id"].isin(eval_ids)]
-    q = q.merge(data.qrels[["query_id", "doc_id"]], on="query_id", validate="one_to_one")
-    if augment_langs is AugmentLangs.ALL:
-        q = q[q["doc_id"].isin(set(augment["doc_id"]))]
-    else:
-        have = set(zip(augment["doc_id"], augment["lang"]))
-        q = q[[(d, lang) in have for d, lang in zip(q["doc_id"], q["lang"])]]
-    if "question_id" in augment.columns:
-        leaked = sorted(set(augment["question_id"].astype(str)) & set(q["question_id"].astype(str)))
-        if leaked:
-            raise ValueError(
-                f"expected augmentation and evaluation questions to be disjoint, found {len(leaked)} "
-                f"question ids on both sides (e.g. {leaked[:3]}); build augment from the same split"
-            )
-    return _passage_rows(q, data.passages, max_per_passage=max_per_passage, seed=seed)
-
-
 def load_view(view: View | str, langs: Iterable[str] | str | None = None, **kwargs: Any) -> pd.DataFrame:
     """Build a view by name (any :class:`View` but ``xqg``, which needs a split:
     :func:`xqg_pairs`); ``kwargs`` go to the view's function (e.g. ``source`` for mkqa)."""
@@ -476,90 +317,6 @@ def embed_view(pairs: pd.DataFrame, encoder, view: View | str) -> tuple[np.ndarr
     return embed_pairs(pairs, encoder, src_role=spec.src_role, tgt_role=spec.tgt_role)
 
 
-def augmented_sources(
-    pairs: pd.DataFrame,
-    encoder,
-    augment: pd.DataFrame,
-    *,
-    alphas: Sequence[float],
-    rule: str = "mean",
-    augment_langs: AugmentLangs | str = AugmentLangs.ALL,
-    on_no_query: str = "keep",
-) -> dict[float, np.ndarray]:
-    """Source embeddings ``p'(α) = (1 - α) p + α S`` of an xQG view, one array per α.
-
-    Parameters
-    ----------
-    pairs : an xQG view (:func:`xqg_pairs`), with ``doc_id``; ``src_text`` is the passage.
-    encoder : encodes ``src_text`` as passages (``p``) and ``augment["text"]`` as queries.
-    augment : ``doc_id, lang, sample, text`` -- held-out human questions
-        (:func:`heldout_queries`) or a generated-query store.
-    alphas : weights in [0, 1]; α = 0 gives ``p`` itself.
-    rule : ``"mean"`` (S = mean of the query vectors; needed when counts differ, as for
-        held-out human questions) or ``"sum"`` (the paper's Σ, for equal counts).
-    augment_langs : ``"all"`` (S over every language of ``augment``) or ``"target"``
-        (S over the row's own language).
-    on_no_query : a row whose passage has no augmentation query (in those languages)
-        keeps ``p' = p`` (``"keep"``) or gets ``(1 - α) p`` (``"literal"``);
-        :func:`xqg_pairs` with the same ``augment`` drops such rows instead;
-        :func:`passages_without_queries` counts them.
-
-    Returns
-    -------
-    dict
-        ``{α: float32 (n, dim)}``, rows aligned with ``pairs``; not re-normalised (the
-        vectors an inner-product index would hold).
-    """
-    from xqg_lab.augment import NoQuery, accumulate_query_sums, augment_passages, fusion_target
-
-    _check_pairs(pairs, extra=("doc_id",))
-    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
-    on_no_query = NoQuery.parse(on_no_query)
-    doc_ids = list(dict.fromkeys(pairs["doc_id"].astype(str)))
-    row_of = {d: i for i, d in enumerate(doc_ids)}
-    selected = augment[augment["doc_id"].astype(str).isin(row_of)]
-    if selected.empty:
-        raise ValueError("no augmentation query names a passage of the view; check doc_id values")
-    sums = accumulate_query_sums(selected, doc_ids, encoder)
-    rows = pairs["doc_id"].astype(str).map(row_of).to_numpy()
-    if augment_langs is AugmentLangs.ALL:
-        S = sums.fused(rule=rule)[rows]
-        n_queries = sums.n_queries()[rows]
-    else:
-        S = np.zeros((len(pairs), sums.sums.shape[2]), dtype=np.float32)
-        n_queries = np.zeros(len(pairs), dtype=np.int64)
-        for lang in pairs["lang"].unique():
-            mask = (pairs["lang"] == lang).to_numpy()
-            if lang in sums.langs:
-                S[mask] = sums.fused(rule=rule, langs=[lang])[rows[mask]]
-                n_queries[mask] = sums.n_queries(langs=[lang])[rows[mask]]
-    P = np.asarray(encoder.encode(pairs["src_text"].tolist(), role=Role.PASSAGE), dtype=np.float32)
-    target = fusion_target(P, S, n_queries, on_no_query=on_no_query)
-    out = {}
-    for alpha in alphas:
-        alpha = float(alpha)
-        out[alpha] = P if alpha == 0 else augment_passages(P, target, alpha=alpha)
-    return out
-
-
-def passages_without_queries(
-    pairs: pd.DataFrame, augment: pd.DataFrame, *, augment_langs: AugmentLangs | str = AugmentLangs.ALL
-) -> dict[str, int]:
-    """Distinct passages of an xQG view with no augmentation query, per language set:
-    ``{"all": n}`` (``augment_langs="all"``) or ``{lang: n}`` per row language (``"target"``)."""
-    _check_pairs(pairs, extra=("doc_id",))
-    augment_langs = check_choice(augment_langs, AugmentLangs, what="augment_langs")
-    docs = pairs["doc_id"].astype(str)
-    if augment_langs is AugmentLangs.ALL:
-        return {"all": int(docs[~docs.isin(set(augment["doc_id"].astype(str)))].nunique())}
-    have = set(zip(augment["doc_id"].astype(str), augment["lang"].astype(str)))
-    out = {}
-    for lang, idx in pairs.groupby("lang", sort=True).indices.items():
-        d = docs.iloc[idx]
-        out[str(lang)] = int(d[[(x, str(lang)) not in have for x in d]].nunique())
-    return out
-
-
 # ------------------------------------------------------------------------------- internal
 
 
@@ -592,31 +349,6 @@ def _passage_rows(q, passages, *, max_per_passage, seed) -> pd.DataFrame:
     out = q.assign(src_text=q["doc_id"].map(text_of).to_numpy())
     out = out.rename(columns={"query_id": "pair_id", "text": "tgt_text"})
     return out[[*PAIR_COLUMNS, "question_id", "doc_id"]].reset_index(drop=True)
-
-
-def _check_split(split) -> pd.DataFrame:
-    import pandas as pd
-
-    if not isinstance(split, pd.DataFrame):
-        raise TypeError(f"expected split as a DataFrame (question_id, doc_id, role), found {type(split).__name__}")
-    missing = {"question_id", "role"} - set(split.columns)  # doc_id is read from the qrels
-    if missing:
-        raise ValueError(
-            f"expected split with columns question_id, doc_id, role; missing {sorted(missing)} "
-            "(build it with xqg_lab.generate.heldout.split_questions)"
-        )
-    roles = set(split["role"])
-    if not roles <= {"augmentation", "evaluation"}:
-        raise ValueError(
-            f"expected split roles 'augmentation' and 'evaluation', found {sorted(map(str, roles))}"
-        )
-    per_question = split.groupby("question_id")["role"].nunique()
-    if (per_question > 1).any():
-        raise ValueError(
-            f"question {per_question[per_question > 1].index[0]!r} has both roles; a question must be "
-            "on one side only"
-        )
-    return split.drop_duplicates("question_id")
 
 
 def _check_pairs(pairs, extra: Sequence[str] = ()) -> None:
