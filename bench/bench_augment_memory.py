@@ -96,7 +96,7 @@ def child(mode: str, store: str, queries: str, name: str) -> dict:
         n_queries = int(sums.counts.sum())
     else:
         encode_query_sum_shards(store, ParquetQueries(queries), encoder=encoder, langs=LANGS, name=name,
-                                show_progress=False)
+                                progress=False)
         n_queries = sum(int(ShardStore(store).query_counts(i, name=name).sum()) for i in range(ShardStore(store).n_shards()))
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -121,7 +121,7 @@ def _write_inputs(folder: Path, per_lang: list[int]) -> tuple[Path, dict[int, Pa
         for i in range(N_PASSAGES):
             f.write(f"{i}\tsynthetic passage {i} with some words about topic {i % 37}\tTitle {i}\n")
     store = folder / "store"
-    encode_passage_shards(corpus, store, encoder=TableEncoder(), shard_size=500, show_progress=False)
+    encode_passage_shards(corpus, store, encoder=TableEncoder(), shard_size=500, progress=False)
     paths = {}
     for n in per_lang:
         ids = np.repeat(np.arange(N_PASSAGES), len(LANGS) * n).astype(str)

@@ -77,7 +77,7 @@ def run(*, quick: bool) -> dict:
 
     texts = _texts(quick)
     folder = str(resolve_embedded("embedded:multilingual-e5-small"))
-    ours = {bs: Encoder("embedded:multilingual-e5-small", cache_dir=False, show_progress=False, batch_size=bs)
+    ours = {bs: Encoder("embedded:multilingual-e5-small", cache_dir=False, progress=False, batch_size=bs)
             for bs in (64, 32)}
     prefixed = ["passage: " + t for t in texts]
     st = SentenceTransformer(

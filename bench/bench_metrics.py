@@ -56,7 +56,7 @@ def demo_grid():
     split = split_questions(data.queries, data.qrels, eval_fraction=0.5, seed=0)
     evaluation = evaluation_collection(data, split, langs=LANGS)
     heldout = HeldOutQueries(data.queries, split).generate(data.passages, langs=LANGS[1:])
-    model = Encoder("embedded:multilingual-e5-small", preset="e5", show_progress=False)
+    model = Encoder("embedded:multilingual-e5-small", preset="e5", progress=False)
     p = model.encode_passages(evaluation.passages)
     q = model.encode_queries(evaluation.queries["text"].tolist())
     sums = accumulate_query_sums(select_queries(heldout, langs=LANGS[1:]), evaluation.passages["doc_id"], model,

@@ -199,7 +199,7 @@ def _bpe_tokens(special: list[str]) -> list[str]:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never")
     tok.train_from_iterator(
-        _GENERATOR_CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=special, show_progress=False)
+        _GENERATOR_CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=special, progress=False)
     )
     tokens = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
     return tokens + (["\n"] if "\n" not in tokens else [])

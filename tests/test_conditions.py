@@ -168,13 +168,13 @@ def test_fine_tuned_checkpoint_trains_once_and_reuses_it(tiny_bert_dir, tmp_path
         "preset": "dpr", "batch_size": 2, "max_steps": 1, "device": "cpu",
     }  # fmt: skip
     job = parse_training_job(body, source="test")
-    folder, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, show_progress=False)
+    folder, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, progress=False)
     assert not reused and (folder / CHECKPOINT_FILE).is_file()
     weights = (folder / "model.safetensors").read_bytes()
-    again, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, show_progress=False)
+    again, reused = conditions.fine_tuned_checkpoint(job, cache_root=tmp_path, progress=False)
     assert reused and again == folder and (folder / "model.safetensors").read_bytes() == weights
     other = parse_training_job({**body, "learning_rate": 1e-4}, source="test")
-    assert conditions.fine_tuned_checkpoint(other, cache_root=tmp_path, show_progress=False)[0] != folder
+    assert conditions.fine_tuned_checkpoint(other, cache_root=tmp_path, progress=False)[0] != folder
     assert not list(tmp_path.glob("*.partial"))
 
 
@@ -192,7 +192,7 @@ def test_finetune_grid_notebook_writes_the_grid_tables_and_statistics(tiny_bert_
         "alignment_measures": ["bitext_accuracy"], "n_bootstrap": 10,
     }  # fmt: skip
     config = RunConfig.parse({"run": "grid", "notebooks": [{"notebook": "finetune_grid", "parameters": params}]})
-    run_dir = run_config(config, reports_dir=tmp_path, progress_bar=False)
+    run_dir = run_config(config, reports_dir=tmp_path, progress=False)
     assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "ok"
     for name in ["grid_vs_zero_shot_table.md", "grid_xQG_on_fine_tuned_table.tex", "grid_effects.csv",
                  "grid_alignment_means.csv", "grid_conditions.png", "grid_training_loss.png", "grid.provenance.json"]:

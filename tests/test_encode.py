@@ -28,7 +28,7 @@ def reference_vectors(folder, texts, *, pooling, normalize, max_length):
 @pytest.mark.parametrize("preset", ["e5", "dpr"])
 def test_encode_queries_matches_reference_forward_pass(tiny_encoder_dir, preset):
     p = get_preset(preset)
-    enc = Encoder(str(tiny_encoder_dir), preset=preset, batch_size=3, cache_dir=False, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), preset=preset, batch_size=3, cache_dir=False, progress=False)
     got = enc.encode_queries(TEXTS)
     want = reference_vectors(
         tiny_encoder_dir,
@@ -42,8 +42,8 @@ def test_encode_queries_matches_reference_forward_pass(tiny_encoder_dir, preset)
 
 
 def test_e5_vectors_are_unit_length_and_dpr_are_not(tiny_encoder_dir):
-    e5 = Encoder(str(tiny_encoder_dir), preset="e5", cache_dir=False, show_progress=False)
-    dpr = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    e5 = Encoder(str(tiny_encoder_dir), preset="e5", cache_dir=False, progress=False)
+    dpr = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False)
     np.testing.assert_allclose(np.linalg.norm(e5.encode_queries(TEXTS), axis=1), 1.0, atol=1e-5)
     assert not np.allclose(np.linalg.norm(dpr.encode_queries(TEXTS), axis=1), 1.0)
 
@@ -51,7 +51,7 @@ def test_e5_vectors_are_unit_length_and_dpr_are_not(tiny_encoder_dir):
 def test_passages_are_encoded_as_title_space_text(tiny_encoder_dir):
     import pandas as pd
 
-    enc = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False)
     frame = pd.DataFrame({"doc_id": ["a", "b"], "title": ["Fox", ""], "text": ["jumps over", "lazy dog"]})
     got = enc.encode_passages(frame)
     want = enc.encode_passages(["Fox jumps over", "lazy dog"])
@@ -63,10 +63,10 @@ def test_passage_fields_text_drops_the_title_and_is_recorded(tiny_encoder_dir):
     import pandas as pd
 
     frame = pd.DataFrame({"doc_id": ["a", "b"], "title": ["Fox", ""], "text": ["jumps over", "lazy dog"]})
-    enc = Encoder(str(tiny_encoder_dir), preset="dpr", passage_fields="text", cache_dir=False, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), preset="dpr", passage_fields="text", cache_dir=False, progress=False)
     np.testing.assert_array_equal(enc.encode_passages(frame), enc.encode_passages(["jumps over", "lazy dog"]))
     assert enc.settings("passage")["passage_fields"] == "text" and "passage_fields" not in enc.settings("query")
-    default = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    default = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False)
     assert "passage_fields" not in default.settings("passage")  # existing cache keys stay valid
     both = default.with_passage_fields("text")
     np.testing.assert_array_equal(both.encode_passages(frame), enc.encode_passages(frame))
@@ -77,7 +77,7 @@ def test_passage_fields_text_drops_the_title_and_is_recorded(tiny_encoder_dir):
 
 def test_dpr_preset_truncates_passages_to_128_tokens(tiny_encoder_dir):
     long_text = " ".join(["the quick brown fox"] * 100)
-    enc = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False)
     got = enc.encode_passages([long_text])
     want = reference_vectors(tiny_encoder_dir, [long_text], pooling="cls", normalize=False, max_length=128)
     np.testing.assert_allclose(got, want, atol=1e-5)
@@ -85,8 +85,8 @@ def test_dpr_preset_truncates_passages_to_128_tokens(tiny_encoder_dir):
 
 
 def test_batch_size_and_length_sorting_do_not_change_vectors(tiny_encoder_dir):
-    a = Encoder(str(tiny_encoder_dir), batch_size=1, cache_dir=False, show_progress=False)
-    b = Encoder(str(tiny_encoder_dir), batch_size=64, cache_dir=False, show_progress=False)
+    a = Encoder(str(tiny_encoder_dir), batch_size=1, cache_dir=False, progress=False)
+    b = Encoder(str(tiny_encoder_dir), batch_size=64, cache_dir=False, progress=False)
     np.testing.assert_allclose(a.encode_queries(TEXTS), b.encode_queries(TEXTS), atol=1e-5)
 
 
@@ -95,9 +95,9 @@ def test_custom_pooling_callable_is_used(tiny_encoder_dir):
         return hidden[:, 0] * 2
 
     enc = Encoder(
-        str(tiny_encoder_dir), preset="dpr", pooling=first_token_times_two, cache_dir=False, show_progress=False
+        str(tiny_encoder_dir), preset="dpr", pooling=first_token_times_two, cache_dir=False, progress=False
     )
-    plain = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False)
+    plain = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False)
     np.testing.assert_allclose(enc.encode_queries(TEXTS), 2 * plain.encode_queries(TEXTS), atol=1e-5)
     assert enc.settings("query")["pooling"].endswith("first_token_times_two")
 
@@ -110,7 +110,7 @@ def test_unknown_preset_and_pooling_name_the_valid_values():
 
 
 def test_fp16_on_cpu_is_refused(tiny_encoder_dir):
-    enc = Encoder(str(tiny_encoder_dir), device="cpu", fp16=True, cache_dir=False, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), device="cpu", fp16=True, cache_dir=False, progress=False)
     with pytest.raises(ValueError, match="fp16=True needs a CUDA device"):
         enc.encode_queries(["x"])
 
@@ -124,9 +124,9 @@ def test_cache_key_changes_with_role_prefix_and_weights(tiny_encoder_dir):
 
 
 def test_second_encode_reads_the_cache_without_running_the_model(tiny_encoder_dir, tmp_path):
-    enc = Encoder(str(tiny_encoder_dir), cache_dir=tmp_path, show_progress=False)
+    enc = Encoder(str(tiny_encoder_dir), cache_dir=tmp_path, progress=False)
     first = enc.encode_queries(TEXTS)
-    again = Encoder(str(tiny_encoder_dir), cache_dir=tmp_path, show_progress=False)
+    again = Encoder(str(tiny_encoder_dir), cache_dir=tmp_path, progress=False)
     again._encode_uncached = lambda *a, **k: pytest.fail("re-encoded a cached text")
     np.testing.assert_array_equal(again.encode_queries(TEXTS[::-1]), first[::-1])
 

@@ -12,7 +12,7 @@ def test_embedded_e5_retrieves_xquad_paragraphs_across_languages(tmp_path):
     data = load_xquad(["en", "de", "zh"])
     sample = data.queries.groupby("lang").head(100)  # the first 100 questions of each language
     data = data._replace(queries=sample, qrels=data.qrels[data.qrels["query_id"].isin(sample["query_id"])])
-    encoder = Encoder("embedded:multilingual-e5-small", cache_dir=tmp_path, show_progress=False)
+    encoder = Encoder("embedded:multilingual-e5-small", cache_dir=tmp_path, progress=False)
     result = evaluate_retrieval(data, encoder, k=100)
     mrr = result.by_lang["MRR@10"]
     # multilingual-e5-small finds the right paragraph among 240 for most questions; English

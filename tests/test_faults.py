@@ -172,7 +172,7 @@ def step_shards(folder: Path, corpus: str, *, pause: float = 0.0, ready=lambda: 
     encoder = HashEncoder()
     encoder.encode_passages = paused(encoder.encode_passages, pause)
     ready()
-    encode_passage_shards(corpus, folder, encoder=encoder, shard_size=3, show_progress=False)
+    encode_passage_shards(corpus, folder, encoder=encoder, shard_size=3, progress=False)
 
 
 def step_report(folder: Path, *, pause: float = 0.0, ready=lambda: None) -> None:
@@ -353,11 +353,11 @@ def test_byte_flipped_passage_shard_is_redone(tmp_path):
 
     corpus = write_corpus(tmp_path / "psgs.tsv")
     out = tmp_path / "out"
-    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=3, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=3, progress=False)
     before = shard_arrays(out)
     flip_byte(ShardStore(out).path(4, "passages.npy"))
     assert not ShardStore(out).is_done("passages", 4)
-    summary = encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=3, show_progress=False)
+    summary = encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=3, progress=False)
     assert summary.loc[summary["status"] == "done", "shard"].tolist() == [4]
     assert shard_arrays(out) == before
 
@@ -411,7 +411,7 @@ def shard_writer(folder: str, corpus: str, start_at: str) -> None:
     from xqg_lab.scale.shards import encode_passage_shards
 
     time.sleep(max(0.0, float(start_at) - time.time()))
-    encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, show_progress=False)
+    encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, progress=False)
 
 
 def test_two_processes_encoding_the_same_shards_equal_one_run(tmp_path):
@@ -425,7 +425,7 @@ def test_two_processes_encoding_the_same_shards_equal_one_run(tmp_path):
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()[-3000:]
-    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=3, show_progress=False)
+    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=3, progress=False)
     store = ShardStore(tmp_path / "two")
     assert all(store.is_done("passages", i) for i in range(20))
     assert shard_arrays(tmp_path / "two") == shard_arrays(tmp_path / "one")
@@ -468,7 +468,7 @@ def run_notebooks(tmp_path: Path, *notebooks: tuple[Path, dict], **keys) -> Path
     from xqg_lab.runner import run_config
 
     config = write_config(tmp_path / "run.yaml", *notebooks, **keys)
-    return run_config(load_config(config), reports_dir=tmp_path / "reports", progress_bar=False)
+    return run_config(load_config(config), reports_dir=tmp_path / "reports", progress=False)
 
 
 def test_kernel_death_fails_the_run_naming_the_cause_and_keeps_earlier_outputs(tmp_path):
@@ -731,7 +731,7 @@ def _shards_case(folder, version):
     from xqg_lab.scale.shards import ShardStore, encode_passage_shards
 
     corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
-    encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, show_progress=False)
+    encode_passage_shards(corpus, folder, encoder=HashEncoder(), shard_size=3, progress=False)
     if version == 1:
         ShardStore(folder).path(2, "passages.json").unlink()
 
@@ -743,7 +743,7 @@ def _query_shards_case(folder, version):
 
     corpus = write_corpus(folder.parent / "psgs.tsv") if version == 1 else folder.parent / "psgs.tsv"
     generate_query_shards(corpus, folder, generator=EchoGenerator(), langs=["de"], n_per_lang=1, shard_size=3,
-                          show_progress=False)
+                          progress=False)
     if version == 1:
         ShardStore(folder).path(2, "queries.json").unlink()
         ShardStore(folder).path(2, "queries.parquet").unlink()
@@ -944,7 +944,7 @@ def test_same_config_gives_identical_rankings_and_metrics_on_cpu(tiny_encoder_di
     data = RetrievalData(passages=passages, queries=queries, qrels=qrels)
 
     def run():
-        encoder = Encoder(str(tiny_encoder_dir), device="cpu", batch_size=4, cache_dir=False, show_progress=False)
+        encoder = Encoder(str(tiny_encoder_dir), device="cpu", batch_size=4, cache_dir=False, progress=False)
         return evaluate_retrieval(data, encoder, k=5, measures=["MRR@5", "R@1", "R@5", "nDCG@5"])
 
     first, again = run(), run()

@@ -21,7 +21,7 @@ def xquad():
 def model():
     from xqg_lab.encode.model import Encoder
 
-    return Encoder("embedded:multilingual-e5-small", preset="e5", show_progress=False)
+    return Encoder("embedded:multilingual-e5-small", preset="e5", progress=False)
 
 
 def reciprocal_ranks_at_10(Q: np.ndarray, P: np.ndarray, gold: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ def test_mkqa_study_config_runs_offline_on_standins(tmp_path, tiny_mt5_dir):
         params = {**step.parameters, **offline, **(study if step.notebook == "mkqa_study" else {})}
         steps.append({"notebook": step.notebook, "parameters": params})
     config = RunConfig.parse({"run": "mkqa-offline", "notebooks": steps})
-    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress=False)
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert [n["status"] for n in manifest["notebooks"]] == ["ok", "ok"]

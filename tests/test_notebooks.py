@@ -70,7 +70,7 @@ def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
         {"notebook": "query_explorer", "parameters": {
             **encoder, "langs": ["en", "de", "ar"], "source": "heldout", "rule": "mean", "alpha": ALPHA}},
     ]})  # fmt: skip
-    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress=False)
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     notebooks = ["query_generation", "xqg_eval", "query_explorer"]

@@ -361,7 +361,7 @@ def test_alignment_notebook_papermill_run(tiny_encoder_dir, tmp_path, isolated_c
         "measure_options": {"ksg_mi": {"n_permutations": 3}, "language_probe": {"n_splits": 2}},
     }  # fmt: skip
     config = RunConfig.parse({"run": "tiny-alignment", "notebooks": [{"notebook": "alignment", "parameters": params}]})
-    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress=False)
     for name in ["alignment.ipynb", "alignment.html", "alignment_pairs.csv", "alignment_results.csv",
                  "alignment_by_lang.csv", "alignment_heatmap.svg", "alignment_alpha.png", "alignment_changes.csv",
                  "alignment_disagreements.csv", "alignment_heldout_split.csv"]:  # fmt: skip

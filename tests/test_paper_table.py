@@ -80,7 +80,7 @@ def _config(released, dev_file, tiny_bert_dir, tmp_path, **overrides):
 def _run(config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # retrievals shorter than 5,000 tokens on a tiny corpus
-        return run_paper_table(config, show_progress=False)
+        return run_paper_table(config, progress=False)
 
 
 def test_run_paper_table_end_to_end_matches_the_official_scorer_and_resumes(
@@ -137,7 +137,7 @@ def test_baseline_is_exact_search_over_plain_passages(released, dev_file, tiny_b
 
     _run(_config(released, dev_file, tiny_bert_dir, tmp_path))
     corpus = load_dpr_corpus(tmp_path / "work" / "released" / "corpus.tsv")
-    encoder = Encoder(str(tiny_bert_dir), preset="dpr", device="cpu", cache_dir=False, show_progress=False)
+    encoder = Encoder(str(tiny_bert_dir), preset="dpr", device="cpu", cache_dir=False, progress=False)
     questions = load_xor_questions(dev_file)
     scores = encoder.encode_queries(questions["text"].tolist()) @ encoder.encode_passages(corpus).T
     row_of = {text: i for i, text in enumerate(corpus["text"])}  # texts are unique (answer<i>)
@@ -279,7 +279,7 @@ def test_notebook_runs_through_papermill(released, dev_file, tiny_bert_dir, tmp_
         work_dir=str(tmp_path / "work"), n_per_lang=N_PER_LANG, k=N_PASSAGES, shard_size=16, batch_size=16, device="cpu",
     )
     config = RunConfig.parse({"run": "paper", "notebooks": [{"notebook": "paper_table", "parameters": params}]})
-    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = run_config(config, reports_dir=tmp_path / "reports", progress=False)
     table = pd.read_csv(run_dir / "paper_table_vs_published.csv")
     assert len(table) == 2 * (len(XOR_LANGS) + 1)
     avg = table[(table["metric"] == "R@2kt") & (table["lang"] == "avg")].iloc[0]

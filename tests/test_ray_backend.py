@@ -78,10 +78,10 @@ def test_local_ray_listens_on_loopback_only(local_ray):
 def test_ray_backend_equals_local_backend(local_ray, tiny_encoder_dir, tmp_path):
     corpus = write_dpr_tsv(tmp_path / "psgs.tsv")
     spec = {"model_name_or_path": str(tiny_encoder_dir), "batch_size": 3}
-    local = encode_passage_shards(corpus, tmp_path / "local", encoder=spec, shard_size=SHARD_SIZE, show_progress=False)
+    local = encode_passage_shards(corpus, tmp_path / "local", encoder=spec, shard_size=SHARD_SIZE, progress=False)
     # Half the shards already done (as after an interrupted run): Ray must skip them.
     encode_passage_shards(
-        corpus, tmp_path / "ray", encoder=spec, shard_size=SHARD_SIZE, shard_index=0, num_shards=2, show_progress=False
+        corpus, tmp_path / "ray", encoder=spec, shard_size=SHARD_SIZE, shard_index=0, num_shards=2, progress=False
     )
     remote = encode_passage_shards(
         corpus, tmp_path / "ray", encoder=spec, shard_size=SHARD_SIZE, backend="ray", ray_options=RAY
@@ -95,10 +95,10 @@ def test_ray_backend_equals_local_backend(local_ray, tiny_encoder_dir, tmp_path)
     for root, backend in ((tmp_path / "local", "local"), (tmp_path / "ray", "ray")):
         generate_query_shards(
             corpus, root, generator=TemplateGenerator(), langs=LANGS, n_per_lang=2, seed=1,
-            shard_size=SHARD_SIZE, backend=backend, ray_options=RAY, show_progress=False,
+            shard_size=SHARD_SIZE, backend=backend, ray_options=RAY, progress=False,
         )
         encode_query_sum_shards(
-            root, queries, encoder=HashEncoder(), langs=LANGS, backend=backend, ray_options=RAY, show_progress=False
+            root, queries, encoder=HashEncoder(), langs=LANGS, backend=backend, ray_options=RAY, progress=False
         )
     assert store_arrays(tmp_path / "ray") == store_arrays(tmp_path / "local")
     for i in range(8):

@@ -33,7 +33,7 @@ def tiny_config(tiny_beir, encoder_dir, **overrides):
 
 
 def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
-    run_dir = run_config(tiny_config(tiny_beir, tiny_encoder_dir), reports_dir=tmp_path / "reports", progress_bar=False)
+    run_dir = run_config(tiny_config(tiny_beir, tiny_encoder_dir), reports_dir=tmp_path / "reports", progress=False)
     for name in ["retrieval_eval.ipynb", "retrieval_eval.html", "index.html", "manifest.json",
                  "retrieval_by_lang.csv", "retrieval_by_lang.json", "retrieval_by_lang.png",
                  "retrieval_by_lang.svg", "retrieval.trec", "retrieval_per_query.csv"]:
@@ -67,7 +67,7 @@ def test_output_dir_is_the_runners_and_refused_in_a_config(tiny_beir, tmp_path):
 def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny_encoder_dir, tmp_path, isolated_cache):
     config = tiny_config(tiny_beir, tiny_encoder_dir, preset="colbert")
     with pytest.raises(NotebookFailed, match=r"retrieval_eval.ipynb failed in cell \d+: ValueError: unknown encoder preset 'colbert'"):
-        run_config(config, reports_dir=tmp_path / "reports", progress_bar=False)
+        run_config(config, reports_dir=tmp_path / "reports", progress=False)
     run_dir = tmp_path / "reports" / "tiny"
     assert (run_dir / "retrieval_eval.ipynb").is_file() and (run_dir / "retrieval_eval.html").is_file()
     assert json.loads((run_dir / "manifest.json").read_text())["notebooks"][0]["status"] == "failed"
@@ -75,11 +75,11 @@ def test_failing_notebook_stops_the_run_and_keeps_partial_output(tiny_beir, tiny
 
 def test_second_run_with_a_warm_cache_reuses_every_cached_artifact(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):
     config = tiny_config(tiny_beir, tiny_bert_dir)
-    first = json.loads((run_config(config, reports_dir=tmp_path / "a", progress_bar=False) / "manifest.json").read_text())
+    first = json.loads((run_config(config, reports_dir=tmp_path / "a", progress=False) / "manifest.json").read_text())
     stale = tmp_path / "b" / "tiny" / "retrieval_by_lang.csv.tmp-123-abcd"  # left by a killed writer
     stale.parent.mkdir(parents=True)
     stale.write_text("half a ta")
-    second = json.loads((run_config(config, reports_dir=tmp_path / "b", progress_bar=False) / "manifest.json").read_text())
+    second = json.loads((run_config(config, reports_dir=tmp_path / "b", progress=False) / "manifest.json").read_text())
     assert first["cache"]["files_written"] > 0  # embeddings of the corpus and queries
     assert second["cache"]["files_written"] == 0 and second["cache"]["written"] == []
     assert "retrieval_by_lang.csv" in second["notebooks"][0]["outputs"]
@@ -87,7 +87,7 @@ def test_second_run_with_a_warm_cache_reuses_every_cached_artifact(tiny_beir, ti
 
 
 def test_index_links_each_section_with_its_figures_tables_and_the_manifest(tiny_beir, tiny_bert_dir, tmp_path, isolated_cache):
-    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir=tmp_path, progress_bar=False)
+    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir=tmp_path, progress=False)
     index = (run_dir / "index.html").read_text()
     assert '<section id="retrieval_eval">' in index
     assert "<h2>Retrieval evaluation" in index  # the notebook's own heading
@@ -104,7 +104,7 @@ def test_relative_mirror_and_cache_paths_are_resolved_before_notebooks_change_fo
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XQG_LAB_MIRROR", "mirror")
     monkeypatch.setenv("XQG_LAB_CACHE", "cache")
-    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir="reports", progress_bar=False)
+    run_dir = run_config(tiny_config(tiny_beir, tiny_bert_dir), reports_dir="reports", progress=False)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["mirror"] == str(tmp_path / "mirror")
     assert manifest["cache"]["root"] == str(tmp_path / "cache") and manifest["cache"]["files_written"] > 0
@@ -157,9 +157,9 @@ def test_notebook_outside_the_notebooks_folder_is_refused_unless_allowed(where, 
     config = RunConfig.parse({"run": "r", "notebooks": [{"notebook": name}]}, where="run.yaml")
     with pytest.raises(ConfigError, match=r"run.yaml: notebooks\[0\]: expected a notebook of .*notebooks.*, found "
                                           r".*evil.ipynb.*allow_external_notebooks: true.*--allow-external-notebooks"):
-        run_config(config, reports_dir="reports", progress_bar=False)
+        run_config(config, reports_dir="reports", progress=False)
     assert not (work / "reports" / "r").exists()
-    run_dir = run_config(config, reports_dir="reports", progress_bar=False, allow_external_notebooks=True)
+    run_dir = run_config(config, reports_dir="reports", progress=False, allow_external_notebooks=True)
     assert (run_dir / "ran").read_text() == "code from outside ran"
 
 
@@ -200,7 +200,7 @@ def two_step_run(tmp_path):
     def run(first_params=None, second_params=None, **kwargs):
         config = config_of((first, first_params or {"scale": 2}), (second, second_params or {"offset": 1}),
                            allow_external_notebooks=True)
-        run_dir = run_config(config, reports_dir=reports, progress_bar=False, **kwargs)
+        run_dir = run_config(config, reports_dir=reports, progress=False, **kwargs)
         return json.loads((run_dir / "manifest.json").read_text()), run_dir
 
     manifest, run_dir = run()
@@ -304,7 +304,7 @@ def test_warnings_raised_inside_a_notebook_reach_the_terminal_manifest_and_index
     with pytest.warns(NotebookWarning, match=r"damaged.ipynb, cell 3: UserWarning: embedding cache chunk .* is "
                                              r"truncated or corrupted .*encoded again"):
         run_dir = run_config(config_of((notebook, {"n": 8}), allow_external_notebooks=True),
-                             reports_dir=tmp_path / "reports", progress_bar=False)
+                             reports_dir=tmp_path / "reports", progress=False)
     (entry,) = json.loads((run_dir / "manifest.json").read_text())["notebooks"]
     assert entry["status"] == "ok" and len(entry["warnings"]) == 1 and entry["warnings"][0]["cell"] == 3
     assert "warning in cell 3: UserWarning: embedding cache chunk" in (run_dir / "index.html").read_text()

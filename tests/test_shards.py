@@ -169,7 +169,7 @@ def test_select_shards_rejects_bad_worker_numbers():
 def test_encode_writes_memory_mappable_shards_with_markers(corpus, tmp_path):
     encoder = HashEncoder()
     summary = encode_passage_shards(
-        corpus, tmp_path / "out", encoder=encoder, shard_size=SHARD_SIZE, dtype="float16", show_progress=False
+        corpus, tmp_path / "out", encoder=encoder, shard_size=SHARD_SIZE, dtype="float16", progress=False
     )
     assert summary["status"].tolist() == ["done"] * 8 and summary["n"].sum() == N_PASSAGES
     store = ShardStore(tmp_path / "out")
@@ -188,12 +188,12 @@ def test_encode_writes_memory_mappable_shards_with_markers(corpus, tmp_path):
 
 def test_rerun_skips_finished_shards_and_redoes_damaged_ones(corpus, tmp_path):
     out = tmp_path / "out"
-    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     before = store_arrays(out)
     damaged = ShardStore(out).path(3, "passages.npy")
     damaged.write_bytes(damaged.read_bytes()[:-7])  # a torn write
     ShardStore(out).path(5, "passages.json").unlink()  # killed before its marker
-    summary = encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    summary = encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     assert summary.set_index("shard")["status"].to_dict() == {
         i: "done" if i in (3, 5) else "skipped" for i in range(8)
     }
@@ -201,24 +201,24 @@ def test_rerun_skips_finished_shards_and_redoes_damaged_ones(corpus, tmp_path):
 
 
 def test_workers_splitting_shards_by_hand_equal_one_run(corpus, tmp_path):
-    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     for worker in range(3):
         part = encode_passage_shards(
             corpus, tmp_path / "split", encoder=HashEncoder(), shard_size=SHARD_SIZE,
-            shard_index=worker, num_shards=3, show_progress=False,
+            shard_index=worker, num_shards=3, progress=False,
         )
         assert part["shard"].tolist() == list(range(worker, 8, 3))
     assert store_arrays(tmp_path / "split") == store_arrays(tmp_path / "one")
 
 
 def test_store_refuses_other_encoder_settings(corpus, tmp_path):
-    encode_passage_shards(corpus, tmp_path / "out", encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, tmp_path / "out", encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     other = HashEncoder()
     other.dim = 16
     with pytest.raises(ValueError, match="other settings.*differing: encoder"):
-        encode_passage_shards(corpus, tmp_path / "out", encoder=other, shard_size=SHARD_SIZE, show_progress=False)
+        encode_passage_shards(corpus, tmp_path / "out", encoder=other, shard_size=SHARD_SIZE, progress=False)
     with pytest.raises(ValueError, match="differing: shard_size"):
-        encode_passage_shards(corpus, tmp_path / "out", encoder=HashEncoder(), shard_size=5, show_progress=False)
+        encode_passage_shards(corpus, tmp_path / "out", encoder=HashEncoder(), shard_size=5, progress=False)
 
 
 class SlowHashEncoder(HashEncoder):
@@ -232,7 +232,7 @@ class SlowHashEncoder(HashEncoder):
 def _encode_when_both_ready(barrier, corpus: Path, out: Path, summary_csv: Path) -> None:
     """Child of the two-process test (spawned): wait for the other child, encode, save the summary."""
     barrier.wait(timeout=120)
-    summary = encode_passage_shards(corpus, out, encoder=SlowHashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    summary = encode_passage_shards(corpus, out, encoder=SlowHashEncoder(), shard_size=SHARD_SIZE, progress=False)
     summary.to_csv(summary_csv, index=False)
 
 
@@ -256,7 +256,7 @@ def test_two_processes_encoding_one_store_encode_each_shard_once(corpus, tmp_pat
     done = summaries.loc[summaries["status"] == "done", "shard"]
     assert sorted(done) == list(range(8))  # each shard encoded by one process, skipped by the other
     assert (summaries["status"] == "skipped").sum() == 8
-    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, tmp_path / "one", encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     assert store_arrays(tmp_path / "two") == store_arrays(tmp_path / "one")
     assert all(ShardStore(tmp_path / "two").is_done("passages", i) for i in range(8))
 
@@ -297,8 +297,8 @@ _KILLED_RUN = textwrap.dedent(
 
     store.write_text_atomic = marker_then_stall  # the name ShardFolder.write_outputs looks up
     shards.encode_passage_shards(
-        corpus, out, encoder=lambda: Stalling(model, cache_dir=False, show_progress=False, batch_size=3),
-        shard_size=4, show_progress=False,
+        corpus, out, encoder=lambda: Stalling(model, cache_dir=False, progress=False, batch_size=3),
+        shard_size=4, progress=False,
     )
     """
 )
@@ -330,9 +330,9 @@ def test_sigkill_mid_shard_then_resume_equals_uninterrupted_run(tiny_encoder_dir
     assert store.done("passages") == [0, 1]  # the third shard (2) has no marker
     if where == "marker":
         assert store.path(2, "passages.npy").exists()  # arrays written, marker missing
-    resumed = encode_passage_shards(corpus, killed, encoder=spec, shard_size=SHARD_SIZE, show_progress=False)
+    resumed = encode_passage_shards(corpus, killed, encoder=spec, shard_size=SHARD_SIZE, progress=False)
     assert resumed.set_index("shard")["status"].to_dict() == {i: "skipped" if i < 2 else "done" for i in range(8)}
-    encode_passage_shards(corpus, tmp_path / "clean", encoder=spec, shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, tmp_path / "clean", encoder=spec, shard_size=SHARD_SIZE, progress=False)
     assert store_arrays(killed) == store_arrays(tmp_path / "clean")
 
 
@@ -343,7 +343,7 @@ def test_sigkill_mid_shard_then_resume_equals_uninterrupted_run(tiny_encoder_dir
 def test_query_sums_per_shard_match_accumulate_query_sums(corpus, tmp_path, source):
     out = tmp_path / "out"
     encoder = HashEncoder()
-    encode_passage_shards(corpus, out, encoder=encoder, shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=encoder, shard_size=SHARD_SIZE, progress=False)
     store = ShardStore(out)
     doc_ids = store.all_doc_ids()
     queries = generated_queries(doc_ids)
@@ -353,7 +353,7 @@ def test_query_sums_per_shard_match_accumulate_query_sums(corpus, tmp_path, sour
     else:
         queries_arg = queries
     summary = encode_query_sum_shards(
-        out, queries_arg, encoder=encoder, langs=LANGS, chunk_size=7, show_progress=False
+        out, queries_arg, encoder=encoder, langs=LANGS, chunk_size=7, progress=False
     )
     assert (summary["status"] == "done").all()
     want = accumulate_query_sums(queries, doc_ids, encoder, langs=LANGS)
@@ -362,15 +362,15 @@ def test_query_sums_per_shard_match_accumulate_query_sums(corpus, tmp_path, sour
     counts = np.concatenate([store.query_counts(i) for i in range(8)], axis=1)
     np.testing.assert_array_equal(counts, want.counts)
     assert store.marker("qsum-all", 0)["langs"] == list(LANGS)
-    again = encode_query_sum_shards(out, queries_arg, encoder=encoder, langs=LANGS, show_progress=False)
+    again = encode_query_sum_shards(out, queries_arg, encoder=encoder, langs=LANGS, progress=False)
     assert (again["status"] == "skipped").all()
 
 
 def test_query_sums_of_one_language_are_a_separate_named_set(corpus, tmp_path):
     out = tmp_path / "out"
-    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     queries = generated_queries(ShardStore(out).all_doc_ids())
-    encode_query_sum_shards(out, queries, encoder=HashEncoder(), langs=["ar"], name="ar", show_progress=False)
+    encode_query_sum_shards(out, queries, encoder=HashEncoder(), langs=["ar"], name="ar", progress=False)
     want = accumulate_query_sums(queries, ShardStore(out).all_doc_ids(), HashEncoder(), langs=["ar"])
     np.testing.assert_allclose(
         np.concatenate(list(ShardStore(out).iter_query_sums(name="ar"))), want.fused(), rtol=1e-6, atol=1e-6
@@ -383,7 +383,7 @@ def test_query_sums_of_one_language_are_a_separate_named_set(corpus, tmp_path):
     literal = np.concatenate(list(ShardStore(out).iter_fusion_targets(name="ar", on_no_query="literal")))
     np.testing.assert_allclose(literal, want.fused(), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="plain word"):
-        encode_query_sum_shards(out, queries, encoder=HashEncoder(), langs=["ar"], name="a/b", show_progress=False)
+        encode_query_sum_shards(out, queries, encoder=HashEncoder(), langs=["ar"], name="a/b", progress=False)
 
 
 def test_query_sums_need_encoded_passages(tmp_path):
@@ -408,14 +408,14 @@ def test_generated_queries_share_the_shard_layout_and_feed_the_sums(corpus, tmp_
     out = tmp_path / "out"
     gen = generate_query_shards(
         corpus, out, generator=TemplateGenerator(), langs=LANGS, n_per_lang=2, seed=3,
-        shard_size=SHARD_SIZE, show_progress=False,
+        shard_size=SHARD_SIZE, progress=False,
     )
     assert (gen["status"] == "done").all()
     store = ShardStore(out)
     assert len(store.generated_queries(7)) == 2 * len(LANGS) * 2
     assert store.marker("queries", 0)["n_queries"] == 4 * len(LANGS) * 2
-    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
-    encode_query_sum_shards(out, "store", encoder=HashEncoder(), langs=LANGS, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
+    encode_query_sum_shards(out, "store", encoder=HashEncoder(), langs=LANGS, progress=False)
     assert (np.concatenate([store.query_counts(i) for i in range(8)], axis=1) == 2).all()
 
 
@@ -485,7 +485,7 @@ def test_cli_config_with_a_bad_scale_section_is_refused_naming_the_file(text, ma
 
 def test_query_sums_read_a_generation_store_folder_and_its_language_check(corpus, tmp_path):
     out = tmp_path / "out"
-    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, show_progress=False)
+    encode_passage_shards(corpus, out, encoder=HashEncoder(), shard_size=SHARD_SIZE, progress=False)
     doc_ids = ShardStore(out).all_doc_ids()
     queries = generated_queries(doc_ids)
     queries["in_target_language"] = queries.index % 3 != 0
@@ -496,7 +496,7 @@ def test_query_sums_read_a_generation_store_folder_and_its_language_check(corpus
     (folder / "shard-00000.queries.json").write_text("{}")
     encode_query_sum_shards(
         out, ParquetQueries(str(tmp_path / "generated"), only_in_target_language=True), encoder=HashEncoder(),
-        langs=LANGS, show_progress=False,
+        langs=LANGS, progress=False,
     )
     kept = queries[queries["in_target_language"]]
     want = accumulate_query_sums(kept, doc_ids, HashEncoder(), langs=LANGS)

@@ -232,7 +232,7 @@ def test_one_sided_blank_line_is_still_dropped_with_a_warning(tmp_path):
 def tiny_encoder(tiny_bert_dir):
     from xqg_lab.encode.model import Encoder
 
-    return Encoder(str(tiny_bert_dir), preset="dpr", cache_dir=False, show_progress=False)
+    return Encoder(str(tiny_bert_dir), preset="dpr", cache_dir=False, progress=False)
 
 
 def test_a_bare_string_is_refused_not_encoded_per_character(tiny_encoder):

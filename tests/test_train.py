@@ -134,10 +134,10 @@ def test_checkpoint_reloads_with_encoder_and_gives_the_in_memory_vectors(trained
         normalize=True,
         max_length=512,
     )
-    enc = Encoder(str(result.output_dir), preset="e5", cache_dir=False, show_progress=False, device="cpu")
+    enc = Encoder(str(result.output_dir), preset="e5", cache_dir=False, progress=False, device="cpu")
     np.testing.assert_allclose(enc.encode_queries(texts), want_q, atol=1e-5)
     np.testing.assert_allclose(enc.encode_passages(texts), want_p, atol=1e-5)
-    again = encoder_from_checkpoint(result.output_dir, cache_dir=False, show_progress=False, device="cpu")
+    again = encoder_from_checkpoint(result.output_dir, cache_dir=False, progress=False, device="cpu")
     np.testing.assert_allclose(again.encode_queries(texts), want_q, atol=1e-5)
 
 
@@ -171,9 +171,9 @@ def test_shared_tower_reloads_for_bert_and_xlmr_with_dpr_preset(tiny_encoder_dir
         normalize=False,
         max_length=128,
     )
-    enc = Encoder(str(result.output_dir), preset="dpr", cache_dir=False, show_progress=False, device="cpu")
+    enc = Encoder(str(result.output_dir), preset="dpr", cache_dir=False, progress=False, device="cpu")
     np.testing.assert_allclose(enc.encode_passages(texts), want, atol=1e-5)
-    start = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, show_progress=False, device="cpu")
+    start = Encoder(str(tiny_encoder_dir), preset="dpr", cache_dir=False, progress=False, device="cpu")
     assert not np.allclose(start.encode_passages(texts), want, atol=1e-4)  # the weights did change
 
 
@@ -193,14 +193,14 @@ def test_separate_towers_save_and_reload(tiny_bert_dir, tmp_path):
         preset="e5",
         passage_model_name_or_path=str(p_dir),
         cache_dir=False,
-        show_progress=False,
+        progress=False,
         device="cpu",
     )
     np.testing.assert_allclose(enc.encode_queries(texts), want_q, atol=1e-5)
     np.testing.assert_allclose(enc.encode_passages(texts), want_p, atol=1e-5)
     same_tower = in_memory_vectors(result.query_model, result.tokenizer, texts, prefix="passage: ", **opts)
     assert not np.allclose(same_tower, want_p, atol=1e-4)  # the towers were trained apart
-    via_record = encoder_from_checkpoint(out, cache_dir=False, show_progress=False, device="cpu")
+    via_record = encoder_from_checkpoint(out, cache_dir=False, progress=False, device="cpu")
     np.testing.assert_allclose(via_record.encode_passages(texts), want_p, atol=1e-5)
 
 
@@ -308,7 +308,7 @@ def test_intermediate_checkpoints_every_save_steps(tiny_bert_dir, tmp_path):
     record = json.loads((result.output_dir / "checkpoint-2" / CHECKPOINT_FILE).read_text())
     assert record["loss"]["n_steps"] == 2
     Encoder(
-        str(result.output_dir / "checkpoint-2"), preset="e5", cache_dir=False, show_progress=False
+        str(result.output_dir / "checkpoint-2"), preset="e5", cache_dir=False, progress=False
     ).encode_queries(["a"])
 
 
@@ -635,7 +635,7 @@ def test_paper_config_runs_on_tiny_stand_ins(tiny_bert_dir, tmp_path):
         and len(record["data"]["description"]["sha256"]) == 64
     )
     assert record["config"]["n_negatives"] == 7 and record["resolved"]["temperature"] == 1.0
-    Encoder(str(result.output_dir), preset="dpr", cache_dir=False, show_progress=False).encode_queries(["q"])
+    Encoder(str(result.output_dir), preset="dpr", cache_dir=False, progress=False).encode_queries(["q"])
 
 
 def test_paper_config_with_placeholder_path_says_what_to_fill(tmp_path):

@@ -163,7 +163,7 @@ def test_device_cuda_on_a_cpu_machine_through_shards_encode(tmp_path, tiny_bert_
 def _encoder(path, **kwargs):
     from xqg_lab.encode.model import Encoder
 
-    return Encoder(str(path), preset="dpr", show_progress=False, **kwargs)
+    return Encoder(str(path), preset="dpr", progress=False, **kwargs)
 
 
 def _heldout_collection(langs):

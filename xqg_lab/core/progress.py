@@ -1,9 +1,8 @@
 """Coarse progress bars for long steps, safe under papermill.
 
 Every long step of the toolkit (encoding, scoring, training, generation, alignment
-bootstraps and permutation nulls) takes a ``progress`` keyword (older entry points call it
-``show_progress``) and draws its bar through :func:`tqdm`: ``tqdm.auto`` (a widget in
-JupyterLab, text elsewhere) redrawn at most every :data:`MIN_INTERVAL_S` seconds, because a
+bootstraps and permutation nulls) takes a ``progress`` keyword and draws its bar through
+:func:`tqdm`: ``tqdm.auto`` (a widget in JupyterLab, text elsewhere) redrawn at most every :data:`MIN_INTERVAL_S` seconds, because a
 bar redrawn many times a second floods a notebook kernel's output channel when papermill
 records it. ``XQG_LAB_PROGRESS=0`` in the environment turns every bar off (batch runs).
 """

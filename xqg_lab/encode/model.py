@@ -229,7 +229,7 @@ class Encoder:
         device: str | None = None,
         fp16: bool = False,
         cache_dir: str | os.PathLike | None | bool = None,
-        show_progress: bool = True,
+        progress: bool = True,
         trust_remote_code: bool = False,
     ):
         base = get_preset(preset)
@@ -257,7 +257,7 @@ class Encoder:
         self.device = device
         self.fp16 = fp16
         self.cache_dir = cache_dir
-        self.show_progress = show_progress
+        self.progress = progress
         self.trust_remote_code = trust_remote_code
         self._towers: dict[str, tuple] = {}
         self._identity: dict[Role, str] = {}
@@ -406,7 +406,7 @@ class Encoder:
             total=total,
             desc=f"encoding {role.value} texts",
             unit="text",
-            disable=not self.show_progress,
+            disable=not self.progress,
         )
 
     def _encode_uncached(self, texts: list[str], role: Role, *, progress=None) -> np.ndarray:

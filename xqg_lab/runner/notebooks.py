@@ -137,7 +137,7 @@ def export_html(notebook: Path, target: Path) -> None:
     write_atomic(target, body.encode("utf-8"))
 
 
-def execute_notebook(entry: dict, path: Path, params: dict, staging: Path, sockets: str, *, kernel_name, progress_bar,
+def execute_notebook(entry: dict, path: Path, params: dict, staging: Path, sockets: str, *, kernel_name, progress,
              timeout: float) -> None:
     """Run one notebook with papermill into ``staging``; fill ``entry`` (status, seconds,
     outputs and their hashes, data inputs, warnings). Raises :class:`NotebookFailed`."""
@@ -153,7 +153,7 @@ def execute_notebook(entry: dict, path: Path, params: dict, staging: Path, socke
     try:
         papermill.execute_notebook(
             str(path), ATOMIC_SCHEME + str(out), parameters=with_output_dir(path, params, staging), cwd=str(staging),
-            kernel_name=kernel_name, progress_bar=progress_bar, kernel_manager_class=ipc_kernel_manager(sockets),
+            kernel_name=kernel_name, progress_bar=progress, kernel_manager_class=ipc_kernel_manager(sockets),
             execution_timeout=timeout, start_timeout=KERNEL_START_TIMEOUT, iopub_timeout=IOPUB_TIMEOUT,
         )  # fmt: skip
     except PapermillExecutionError as exc:

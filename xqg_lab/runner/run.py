@@ -76,7 +76,7 @@ def run_config(
     *,
     reports_dir: str | os.PathLike = "reports",
     kernel_name: str | None = None,
-    progress_bar: bool = True,
+    progress: bool = True,
     cell_timeout: float | None = None,
     force: bool | Iterable[str] = False,
     allow_external_notebooks: bool = False,
@@ -161,7 +161,7 @@ def run_config(
             entry["executed_because"] = reason
             executed = executed or path.stem
             carry_stores(old, entry["notebook"], run_dir, staging)
-            execute_notebook(entry, path, params, staging, sockets, kernel_name=kernel_name, progress_bar=progress_bar,
+            execute_notebook(entry, path, params, staging, sockets, kernel_name=kernel_name, progress=progress,
                      timeout=timeout)
     except BaseException as exc:  # noqa: BLE001 - also a Ctrl-C: record the partial run, then re-raise
         failure = exc

@@ -75,7 +75,7 @@ def run_shard_tasks(
     *,
     backend: str | Backend = Backend.LOCAL,
     ray_options: RayOptions | Mapping[str, Any] | None = None,
-    show_progress: bool = True,
+    progress: bool = True,
     description: str = "shards",
 ) -> list[dict]:
     """Run ``make_worker()(task)`` for every task on ``backend``; returns the summaries
@@ -87,7 +87,7 @@ def run_shard_tasks(
     if backend is Backend.LOCAL:
         from xqg_lab.scale.local import run_local
 
-        return run_local(tasks, make_worker, show_progress=show_progress, description=description)
+        return run_local(tasks, make_worker, progress=progress, description=description)
     from xqg_lab.scale.ray_backend import run_ray
 
     return run_ray(tasks, make_worker, options=RayOptions.parse(ray_options))

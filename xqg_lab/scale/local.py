@@ -10,7 +10,7 @@ def run_local(
     tasks: Sequence[Mapping[str, Any]],
     make_worker: Callable[[], Callable[[Mapping[str, Any]], dict]],
     *,
-    show_progress: bool = True,
+    progress: bool = True,
     description: str = "shards",
 ) -> list[dict]:
     """``[make_worker()(task) for task in tasks]`` with a progress bar over shards."""
@@ -18,6 +18,6 @@ def run_local(
 
     worker = make_worker()
     out = []
-    for task in tqdm(tasks, desc=description, unit="shard", disable=not show_progress):
+    for task in tqdm(tasks, desc=description, unit="shard", disable=not progress):
         out.append(worker(task))
     return out

@@ -91,7 +91,7 @@ class GridConfig(ConfigModel):
 
 
 def fine_tuned_checkpoint(
-    job: TrainingJob, *, cache_root: str | os.PathLike | None = None, show_progress: bool = True
+    job: TrainingJob, *, cache_root: str | os.PathLike | None = None, progress: bool = True
 ) -> tuple[Path, bool]:
     """``(checkpoint folder, reused)``: train ``job`` once, reuse it on later runs.
 
@@ -115,7 +115,7 @@ def fine_tuned_checkpoint(
         partial = root / f"{key}.partial"
         if partial.exists():
             shutil.rmtree(partial)
-        run_training_job(job, output_dir=partial, progress=show_progress)
+        run_training_job(job, output_dir=partial, progress=progress)
         os.replace(partial, folder)
     return folder, False
 

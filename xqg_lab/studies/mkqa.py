@@ -43,6 +43,7 @@ import pydantic
 from xqg_lab.core.validation import ConfigModel
 from xqg_lab.metrics.has_answer import qa_retrieval, recall_table
 from xqg_lab.scale import ScaleConfig
+from xqg_lab.studies.grid import CONDITIONS
 from xqg_lab.studies.mkqa_alignment import alignment_table, headline_table, pair_views, terms_by_lang
 from xqg_lab.studies.mkqa_pool import (
     augmented_search,
@@ -72,7 +73,6 @@ __all__ = [
     "run_study",
 ]
 
-CONDITIONS = ("zero-shot", "zero-shot + xQG", "fine-tuned", "fine-tuned + xQG")
 PAIR_KINDS = ("query", "passage")
 """``query``: English query <-> target-language query; ``passage``: English gold passage
 (``p``, or ``p'`` under xQG) <-> target-language query about it."""
@@ -323,10 +323,10 @@ def fine_tuned_encoder(fine_tuned: str, training: Mapping[str, Any]) -> tuple[st
     return str(checkpoint), label
 
 
-def _encoder(config: MKQAStudyConfig, model: str, show_progress: bool):
+def _encoder(config: MKQAStudyConfig, model: str, progress: bool):
     from xqg_lab.encode.model import Encoder
 
-    return Encoder(**config.encoder_spec(model), show_progress=show_progress)
+    return Encoder(**config.encoder_spec(model), progress=progress)
 
 
 def _questions(config: MKQAStudyConfig) -> pd.DataFrame:
@@ -347,14 +347,14 @@ def _retrieve(config, store, corpus, encoder, questions):
     return vectors, (scores, rows), texts, per_query, hits
 
 
-def run_retrieval(config: MKQAStudyConfig, *, show_progress: bool = True) -> RetrievalOutcome:
+def run_retrieval(config: MKQAStudyConfig, *, progress: bool = True) -> RetrievalOutcome:
     """The field's MKQA protocol with the zero-shot encoder, and the candidate-pool sizes."""
     import pandas as pd
 
     corpus = prepare_corpus(config.corpus, config.work_dir)
     questions = _questions(config)
-    store = encode_corpus(config, corpus, config.encoder, "zero-shot", show_progress=show_progress)
-    encoder = _encoder(config, config.encoder, show_progress)
+    store = encode_corpus(config, corpus, config.encoder, "zero-shot", progress=progress)
+    encoder = _encoder(config, config.encoder, progress)
     _, (_, rows), _, per_query, _ = _retrieve(config, store, corpus, encoder, questions)
     per_passage = len(config.xqg_langs) * config.n_per_lang
     ks = sorted({k for k in (1, 5, 10, 20, 50, 100, config.pool_k) if 1 <= k <= config.depth})
@@ -366,7 +366,7 @@ def run_retrieval(config: MKQAStudyConfig, *, show_progress: bool = True) -> Ret
 
 def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str, generator,
               generator_label: str, measures: Sequence[str], measure_options=None,
-              show_progress: bool = True) -> StudyResult:
+              progress: bool = True) -> StudyResult:
     """Gold passages, xQG for the pool, the four conditions' retrieval and alignment, the headline.
 
     ``fine_tuned``: model name or folder of the fine-tuned encoder; ``generator``: an object with
@@ -384,8 +384,8 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
     stores, encoders, plain, per_query, vectors = {}, {}, {}, {}, {}
     texts = []
     for name, model in models.items():
-        stores[name] = encode_corpus(config, corpus, model, name, show_progress=show_progress)
-        encoders[name] = _encoder(config, model, show_progress)
+        stores[name] = encode_corpus(config, corpus, model, name, progress=progress)
+        encoders[name] = _encoder(config, model, progress)
         vectors[name], plain[name], found, per_query[name], hits = _retrieve(
             config, stores[name], corpus, encoders[name], questions)
         texts.append(found)
@@ -405,7 +405,7 @@ def run_study(config: MKQAStudyConfig, *, fine_tuned: str, fine_tuned_label: str
         passages = pd.concat([passages, passages_frame(stores["zero-shot"], corpus, missing)])
     pool_passages = passages.loc[pool].reset_index()
     key = generation_key(generator, config, pool_passages["doc_id"])
-    generated = generate_pool_shards(config, pool_passages, generator, key=key, show_progress=show_progress)
+    generated = generate_pool_shards(config, pool_passages, generator, key=key, progress=progress)
     n_passages = stores["zero-shot"].corpus_index().n_passages
     pool_vectors, pool_sums = {}, {}
     for name in models:

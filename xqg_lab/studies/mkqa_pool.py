@@ -69,7 +69,7 @@ def prepare_corpus(corpus: str, work_dir: str | os.PathLike) -> Path:
 
 
 def encode_corpus(config: MKQAStudyConfig, corpus: Path, model_name_or_path: str, name: str, *,
-                  show_progress: bool = True):
+                  progress: bool = True):
     """The shard store ``work_dir/<name>`` of ``corpus`` under one encoder (finished shards are
     skipped, so a re-run or the second notebook reuses it)."""
     from xqg_lab.scale.shards import ShardStore, encode_passage_shards
@@ -77,7 +77,7 @@ def encode_corpus(config: MKQAStudyConfig, corpus: Path, model_name_or_path: str
     folder = Path(config.work_dir) / name
     encode_passage_shards(corpus, folder, encoder=config.encoder_spec(model_name_or_path), shard_size=config.shard_size,
                           dtype=config.dtype, backend=config.scale.backend, ray_options=config.scale.ray,
-                          show_progress=show_progress)  # fmt: skip
+                          progress=progress)  # fmt: skip
     return ShardStore(folder)
 
 
@@ -277,7 +277,7 @@ def generate_equal(generator, passages: pd.DataFrame, *, langs: Sequence[str], n
 
 
 def generate_pool_shards(config: MKQAStudyConfig, passages: pd.DataFrame, generator, *, key: str,
-                         show_progress: bool = True) -> pd.DataFrame:
+                         progress: bool = True) -> pd.DataFrame:
     """Generated queries (``doc_id, lang, sample, text``, ``n_per_lang`` per passage and language)
     for ``passages``, made shard by shard on the backend of ``config.scale`` (local or Ray) into
     ``work_dir/generated/<key>/`` (a re-run or a killed run resumes; finished shards are skipped).
@@ -303,7 +303,7 @@ def generate_pool_shards(config: MKQAStudyConfig, passages: pd.DataFrame, genera
     generate_query_shards(corpus, folder / "store", generator=generator, langs=list(config.xqg_langs),
                           n_per_lang=config.n_per_lang, seed=config.seed, shard_size=config.generation_shard_size,
                           backend=config.scale.backend, ray_options=config.scale.ray,
-                          show_progress=show_progress)  # fmt: skip
+                          progress=progress)  # fmt: skip
     store = ShardStore(folder / "store")
     initial = pd.concat([store.generated_queries(i) for i in store.require_complete("queries")], ignore_index=True)
     local = generator if hasattr(generator, "generate") else None

@@ -443,7 +443,7 @@ def _write_corpus(files: Sequence[Path], corpus: Path, *, langs: Sequence[str], 
 # -- the run ------------------------------------------------------------------------------------
 
 
-def run_paper_table(config: PaperTableConfig, *, show_progress: bool = True) -> pd.DataFrame:
+def run_paper_table(config: PaperTableConfig, *, progress: bool = True) -> pd.DataFrame:
     """Every retriever of ``config`` with plain (α = 0) and augmented (α = ``config.alpha``)
     passages, scored on XOR-Retrieve dev; resumes from what ``config.work_dir`` holds.
 
@@ -494,12 +494,12 @@ def run_paper_table(config: PaperTableConfig, *, show_progress: bool = True) -> 
         spec = config.encoder(model)
         scale = {"backend": config.scale.backend, "ray_options": config.scale.ray}
         encode_passage_shards(corpus, folder, encoder=spec, shard_size=config.shard_size, dtype=config.dtype,
-                              show_progress=show_progress, **scale)
-        encode_query_sum_shards(folder, queries, encoder=spec, langs=config.langs, show_progress=show_progress,
+                              progress=progress, **scale)
+        encode_query_sum_shards(folder, queries, encoder=spec, langs=config.langs, progress=progress,
                                 **scale)
         store = ShardStore(folder)
         _check_counts(store, config, queries=config.queries)
-        q = Encoder(**spec, show_progress=show_progress).encode_queries(questions["text"].tolist())
+        q = Encoder(**spec, progress=progress).encode_queries(questions["text"].tolist())
         results = search_alpha_grid_sharded(
             q, store.iter_passage_embeddings(), store.iter_fusion_targets(), list(alphas.values()), k=config.k
         )

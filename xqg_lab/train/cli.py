@@ -78,7 +78,7 @@ def _print_evaluation(
     from xqg_lab.metrics.retrieval import evaluate_retrieval
 
     cfg = job.config
-    options = {"preset": cfg.preset, "show_progress": progress}
+    options = {"preset": cfg.preset, "progress": progress}
     if cfg.pooling:
         options["pooling"] = cfg.pooling
     if cfg.normalize is not None:
@@ -86,7 +86,7 @@ def _print_evaluation(
     rows = {}
     for name, encoder in (
         ("zero-shot", Encoder(job.model_name_or_path, **options)),
-        ("fine-tuned", result.encoder(show_progress=progress)),
+        ("fine-tuned", result.encoder(progress=progress)),
     ):
         started = time.perf_counter()
         by_lang = evaluate_retrieval(eval_data, encoder, k=100, measures=("MRR@10",)).by_lang

@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 def build_encoder(spec):
     """An encoder from ``spec``: an object with ``encode_passages`` (returned as is), a
     zero-argument factory, or a mapping of :class:`xqg_lab.encode.model.Encoder` keyword
-    arguments (``cache_dir`` defaults to ``False`` and ``show_progress`` to ``False``: the
+    arguments (``cache_dir`` defaults to ``False`` and ``progress`` to ``False``: the
     store is the cache)."""
     if hasattr(spec, "encode_passages") or hasattr(spec, "encode_queries"):
         return spec
     if isinstance(spec, Mapping):
         from xqg_lab.encode.model import Encoder
 
-        kwargs = {"cache_dir": False, "show_progress": False, **spec}
+        kwargs = {"cache_dir": False, "progress": False, **spec}
         return Encoder(**kwargs)
     if callable(spec):
         return spec()

@@ -108,7 +108,7 @@ def generate_query_shards(
     backend: str = "local",
     ray_options=None,
     verify: bool = True,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Generate ``n_per_lang`` queries per language for every passage, shard by shard,
     into ``shard-<i>.queries.parquet`` (same shards as the passage embeddings).
@@ -137,6 +137,6 @@ def generate_query_shards(
     )
     rows = run_shard_tasks(
         [s.to_dict() for s in pending], factory, backend=backend, ray_options=ray_options,
-        show_progress=show_progress, description="generating queries",
+        progress=progress, description="generating queries",
     )
     return _summary(rows, [s.index for s in selected if s.index not in todo], {s.index: s.n for s in selected})

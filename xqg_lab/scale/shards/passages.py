@@ -89,7 +89,7 @@ def encode_passage_shards(
     backend: str = "local",
     ray_options=None,
     verify: bool = True,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Encode ``corpus`` into shard files under ``out_dir``, skipping finished shards.
 
@@ -130,6 +130,6 @@ def encode_passage_shards(
     factory = _Factory(PassageShardWorker, (str(store.root), str(corpus), encoder), {"dtype": dtype.value, "verify": verify})
     rows = run_shard_tasks(
         [s.to_dict() for s in pending], factory, backend=backend, ray_options=ray_options,
-        show_progress=show_progress, description="encoding passage shards",
+        progress=progress, description="encoding passage shards",
     )
     return _summary(rows, skipped, {s.index: s.n for s in selected})

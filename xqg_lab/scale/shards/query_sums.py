@@ -197,7 +197,7 @@ def encode_query_sum_shards(
     backend: str = "local",
     ray_options=None,
     verify: bool = True,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Per shard, encode the generated queries of the passages and store their sum.
 
@@ -251,6 +251,6 @@ def encode_query_sum_shards(
     )
     rows = run_shard_tasks(
         [{"index": i} for i in pending], factory, backend=backend, ray_options=ray_options,
-        show_progress=show_progress, description="encoding generated queries",
+        progress=progress, description="encoding generated queries",
     )
     return _summary(rows, skipped, sizes)
