@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import expected
 from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_once
 from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
 from xqg_lab.scale.shards.store import ShardStore, StorageDtype
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 def _check_ids(doc_ids: Sequence[str], where: str) -> None:
     bad = [d for d in doc_ids if "\n" in d or "\r" in d]
     if bad:
-        raise DataFormatError(where, None, f"passage id {bad[0]!r} contains a line break; ids must be one line")
+        raise DataFormatError(where, None, expected("passage ids on one line", bad[0], "remove the line breaks from the id"))
 
 
 class PassageShardWorker:
