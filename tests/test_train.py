@@ -274,7 +274,7 @@ def test_n_negatives_without_a_negatives_column_is_refused(tiny_bert_dir, tmp_pa
             pd.DataFrame({"query": ["a", "b", " "], "positive": ["x", "y", "z"]}),
             r"row 2 .*'query': expected a non-empty string, found ' '",
         ),
-        (pd.DataFrame({"query": ["a"], "passage": ["x"]}), r"expected triples with columns 'query', 'positive', found columns \['query', 'passage'\]"),
+        (pd.DataFrame({"query": ["a"], "passage": ["x"]}), r"expected triples with the column\(s\) 'positive', found columns \['query', 'passage'\]"),
         (pd.DataFrame({"query": [], "positive": []}), "empty"),
         (
             pd.DataFrame({"query": ["a"], "positive": ["x"], "negatives": ["not a list"]}),
