@@ -238,7 +238,7 @@ def test_xor_questions_missing_file_says_what_is_expected(tmp_path):
             "unknown language code 'xx'.*ar, bn",
         ),
         ([json.dumps(xor_record(1, question=" \t"))], 1, "empty field 'question'"),
-        ([json.dumps(xor_record(1, answers="Paris"))], 1, "field 'answers' must be list"),
+        ([json.dumps(xor_record(1, answers="Paris"))], 1, "field 'answers': expected list, found str"),
         ([json.dumps(xor_record(1, answers=[3]))], 1, "list of strings"),
         (["[1, 2]"], 1, "expected a JSON object"),
         (
@@ -459,7 +459,7 @@ def test_iter_dpr_corpus_bad_encoding_names_line(tmp_path):
 
 
 def test_iter_dpr_corpus_rejects_bad_batch_size(tmp_path):
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="expected batch_size to be an int >= 1, found"):
         next(iter_dpr_corpus(tmp_path / "x.tsv", batch_size=0))
 
 
@@ -619,7 +619,7 @@ def test_load_beir(beir_folder):
     [
         ("q7\td1\t1", "unknown query id 'q7'"),
         ("q1\td7\t1", "unknown passage id 'd7'"),
-        ("q1\td2\thigh", "score must be an integer, found 'high'"),
+        ("q1\td2\thigh", "expected an integer score, found 'high'"),
         ("q1\td2", "expected 3 tab-separated fields"),
         ("q1\td1\t1", r"duplicate \(query-id, corpus-id\) pair .*first on line 3"),
     ],

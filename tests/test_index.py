@@ -57,7 +57,7 @@ def test_trec_run_round_trips(tmp_path):
 def test_malformed_trec_line_names_file_and_line(tmp_path):
     path = tmp_path / "bad.trec"
     path.write_text("q1 Q0 d1 1 2.0 tag\nq1 Q0 d2 two 1.0 tag\n")
-    with pytest.raises(ValueError, match=r"bad.trec:2: rank must be an integer"):
+    with pytest.raises(ValueError, match=r"bad.trec:2: expected an integer rank"):
         read_trec_run(path)
 
 

@@ -188,7 +188,7 @@ def test_convert_released_names_the_file_line_and_field_of_a_bad_record(tmp_path
     del record["generated_queries"]["te"]
     path = tmp_path / "shard_0.jsonl"
     path.write_text(json.dumps(_record(1, random.Random(1))) + "\n" + json.dumps(record) + "\n", encoding="utf-8")
-    with pytest.raises(DataFormatError, match=r"shard_0\.jsonl:2: passage '0': field 'generated_queries\.te' must be a list of 2"):
+    with pytest.raises(DataFormatError, match=r"shard_0\.jsonl:2: passage '0': field 'generated_queries\.te': expected a list of 2 strings, found"):
         convert_released_queries(path, tmp_path / "out", shard_size=10, n_per_lang=N_PER_LANG)
     assert not (tmp_path / "out" / "corpus.tsv").exists()
 

@@ -572,7 +572,7 @@ def test_significance_table_refuses_mixed_settings(frames, comparison):
     wilcoxon = compare(*frames, measures=["MRR@10", "R@5"], test="wilcoxon", n_resamples=99)
     with pytest.raises(ValueError, match="expected one 'test'"):
         significance_caption({"a": comparison, "b": wilcoxon})
-    with pytest.raises(ValueError, match="columns of compare"):
+    with pytest.raises(ValueError, match=r"\(the output of compare\(\)\) with the column\(s\) 'p_adjusted', found columns"):
         significance_table(comparison.drop(columns="p_adjusted"))
 
 

@@ -272,13 +272,13 @@ def test_n_negatives_without_a_negatives_column_is_refused(tiny_bert_dir, tmp_pa
     [
         (
             pd.DataFrame({"query": ["a", "b", " "], "positive": ["x", "y", "z"]}),
-            r"row 2 .*'query' must be a non-empty string",
+            r"row 2 .*'query': expected a non-empty string, found ' '",
         ),
-        (pd.DataFrame({"query": ["a"], "passage": ["x"]}), "lacks column"),
+        (pd.DataFrame({"query": ["a"], "passage": ["x"]}), r"expected triples with the column\(s\) 'positive', found columns \['query', 'passage'\]"),
         (pd.DataFrame({"query": [], "positive": []}), "empty"),
         (
             pd.DataFrame({"query": ["a"], "positive": ["x"], "negatives": ["not a list"]}),
-            "row 0 .*'negatives' must be a list",
+            "row 0 .*'negatives': expected a list",
         ),
     ],
 )
@@ -470,18 +470,18 @@ def test_dpr_and_tevatron_json_lines_are_read(tmp_path):
     [
         ("not an object", "item 1: expected an object, found str"),
         ({"question": "q"}, "item 1: missing field 'positive_ctxs'"),
-        ({"question": "", "positive_ctxs": []}, "item 1: field 'question' must be a non-empty string"),
+        ({"question": "", "positive_ctxs": []}, "item 1: field 'question': expected a non-empty string, found ''"),
         (
             {"question": "q", "positive_ctxs": [{"title": "t"}]},
-            r"item 1: positive_ctxs\[0\]: 'text' must be a non-empty string",
+            r"item 1: positive_ctxs\[0\]: 'text': expected a non-empty string, found None",
         ),
         (
             {"question": "q", "positive_ctxs": [{"text": "x"}], "hard_negative_ctxs": "x"},
-            "item 1: field 'hard_negative_ctxs' must be a list",
+            "item 1: field 'hard_negative_ctxs': expected a list of passages, found str",
         ),
         (
             {"question": "q", "answers": "a", "positive_ctxs": [{"text": "x"}]},
-            "item 1: field 'answers' must be a list of strings",
+            "item 1: field 'answers': expected a list of strings, found 'a'",
         ),
     ],
 )

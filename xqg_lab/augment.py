@@ -227,9 +227,10 @@ def accumulate_query_sums(
     passage not in ``doc_ids`` are refused.
     """
     doc_ids = tuple(str(d) for d in doc_ids)
-    if len(set(doc_ids)) != len(doc_ids):
-        raise ValueError("doc_ids contain duplicates; passage rows must be unique")
-    row_of = {d: i for i, d in enumerate(doc_ids)}
+    row_of: dict[str, int] = {}
+    for i, d in enumerate(doc_ids):
+        if row_of.setdefault(d, i) != i:
+            raise ValueError(expected("unique doc_ids (one per passage row)", d, "remove the repeated passage ids"))
     unknown = sorted(set(queries["doc_id"].astype(str)) - set(row_of))
     if unknown:
         raise ValueError(f"{len(unknown)} generated queries name passages not in the corpus, e.g. {unknown[:5]}")

@@ -24,16 +24,8 @@ from enum import Enum
 import numpy as np
 
 from xqg_lab.core.validation import check_choice, check_positive_int
-from xqg_lab.alignment._base import (
-    Estimate,
-    check_options,
-    check_pair,
-    l2_normalize,
-    make_estimate,
-    resample_counts,
-    row_blocks,
-    weighted_means,
-)
+from xqg_lab.alignment._base import (Estimate, check_options, check_pair, l2_normalize, make_estimate, resample_counts,
+                                    row_blocks, weighted_means)
 
 __all__ = ["Similarity", "Scoring", "infonce_bound", "bitext_accuracy", "E5_TEMPERATURE", "DPR_TEMPERATURE"]
 

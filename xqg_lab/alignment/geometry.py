@@ -19,17 +19,8 @@ import math
 import numpy as np
 
 from xqg_lab.core.validation import check_positive_int
-from xqg_lab.alignment._base import (
-    Estimate,
-    check_options,
-    check_pair,
-    l2_normalize,
-    make_estimate,
-    resample_counts,
-    row_blocks,
-    upper_block_pairs,
-    weighted_means,
-)
+from xqg_lab.alignment._base import (Estimate, check_options, check_pair, l2_normalize, make_estimate, resample_counts,
+                                    row_blocks, upper_block_pairs, weighted_means)
 
 __all__ = ["alignment_loss", "uniformity_loss", "cosine_gap", "uniform_sphere_uniformity"]
 

@@ -146,6 +146,21 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1, allow_none: b
     return int(value)
 
 
+def check_frame(frame: Any, columns: Iterable[str], *, what: str, fix: str = "") -> None:
+    """Refuse ``frame`` unless it is a pandas DataFrame holding every one of ``columns``
+    (``TypeError`` / ``ValueError`` ``"expected <what> with the column(s) <missing>, found columns […]; <fix>"``)."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected {what} as a pandas DataFrame, found {type(frame).__name__}; pass a DataFrame")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"expected {what} with the column(s) {', '.join(map(repr, missing))}, found columns {list(frame.columns)}; "
+            + (fix or "add or rename them")
+        )
+
+
 # -- typed config models ----------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from xqg_lab.data.common import (
     require_text,
 )
 from xqg_lab.core.errors import DataFormatError
+from xqg_lab.core.validation import expected
 from xqg_lab.data.frames import retrieval_data
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
@@ -104,7 +105,7 @@ def load_beir(
             relevance = int(score)
         except ValueError:
             raise DataFormatError(
-                qrels_path, line, f"score must be an integer, found {score!r}"
+                qrels_path, line, expected("an integer score", score, "write relevance as 0, 1, 2, ...")
             ) from None
         if query_id not in queries:
             raise DataFormatError(

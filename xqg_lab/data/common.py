@@ -206,7 +206,7 @@ def require(
         raise DataFormatError(
             path,
             line,
-            f"field {field!r} must be {names}, found {type(value).__name__}: {value!r:.80}",
+            f"field {field!r}: expected {names}, found {type(value).__name__}: {value!r:.80}; write it as {names}",
         )
     return value
 

@@ -102,14 +102,15 @@ def _get(mapping: dict[str, Any], lang: str, field: str, path: Path, line: int) 
 def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[str], list[str]]:
     if not isinstance(entries, list):
         raise DataFormatError(
-            path, line, f"answers[{lang!r}] must be a list, found {type(entries).__name__}"
+            path, line, f"answers[{lang!r}]: expected a list, found {type(entries).__name__}; wrap the answers in a list"
         )
     texts: list[str] = []
     types: list[str] = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             raise DataFormatError(
-                path, line, f"answers[{lang!r}]: each answer must be an object with a string 'type'"
+                path, line, f"answers[{lang!r}]: expected each answer as an object with a string 'type', found {entry!r:.80}; "
+                "add the MKQA answer type"
             )
         types.append(entry["type"])
         aliases = entry.get("aliases") or []
@@ -117,8 +118,8 @@ def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[st
             raise DataFormatError(
                 path,
                 line,
-                f"answers[{lang!r}]: 'aliases' must be a list of strings, found "
-                f"{type(aliases).__name__}: {aliases!r:.80}",
+                f"answers[{lang!r}]: 'aliases': expected a list of strings, found "
+                f"{type(aliases).__name__}: {aliases!r:.80}; wrap the aliases in a list",
             )
         candidates = [entry.get("text"), *aliases]
         for candidate in candidates:
@@ -128,8 +129,8 @@ def _answers(entries: Any, *, lang: str, path: Path, line: int) -> tuple[list[st
                 raise DataFormatError(
                     path,
                     line,
-                    f"answers[{lang!r}]: answer text/alias must be a string, "
-                    f"found {candidate!r:.80}",
+                    f"answers[{lang!r}]: answer text/alias: expected a string, "
+                    f"found {candidate!r:.80}; write it as text",
                 )
             if candidate and candidate not in texts:
                 texts.append(candidate)

@@ -277,10 +277,10 @@ def _parse_training_item(item, *, index: int, path: Path, line: int | None, incl
     )
     query = item.get(q_key)
     if not isinstance(query, str) or not query.strip():
-        raise fail(f"field {q_key!r} must be a non-empty string, found {query!r:.80}")
+        raise fail(f"field {q_key!r}: expected a non-empty string, found {query!r:.80}; write the question text")
     answers = item.get("answers", [])
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-        raise fail(f"field 'answers' must be a list of strings, found {answers!r:.80}")
+        raise fail(f"field 'answers': expected a list of strings, found {answers!r:.80}; wrap single answers in a list")
     if pos_key not in item:
         raise fail(f"missing field {pos_key!r}; found fields {sorted(item)}")
 
@@ -289,20 +289,21 @@ def _parse_training_item(item, *, index: int, path: Path, line: int | None, incl
         if value is None:
             return []
         if not isinstance(value, list):
-            raise fail(f"field {key!r} must be a list of passages, found {type(value).__name__}")
+            raise fail(f"field {key!r}: expected a list of passages, found {type(value).__name__}; wrap the passages in a list")
         out = []
         for j, ctx in enumerate(value):
             if not isinstance(ctx, dict):
                 raise fail(
-                    f"{key}[{j}] must be an object with 'title' and 'text', found {type(ctx).__name__}"
+                    f"{key}[{j}]: expected an object with 'title' and 'text', found {type(ctx).__name__}; "
+                    "write each passage as {\"title\": ..., \"text\": ...}"
                 )
             text, title = ctx.get("text"), ctx.get("title", "")
             if not isinstance(text, str) or not text.strip():
-                raise fail(f"{key}[{j}]: 'text' must be a non-empty string, found {text!r:.80}")
+                raise fail(f"{key}[{j}]: 'text': expected a non-empty string, found {text!r:.80}; fill in or drop the passage")
             if title is None:
                 title = ""
             if not isinstance(title, str):
-                raise fail(f"{key}[{j}]: 'title' must be a string, found {title!r:.80}")
+                raise fail(f"{key}[{j}]: 'title': expected a string, found {title!r:.80}; write the title as text (or \"\")")
             pid = ctx.get("docid" if tevatron else "passage_id", "")
             out.append((passage_text(title, text), "" if pid is None else str(pid)))
         return out

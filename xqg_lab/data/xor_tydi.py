@@ -27,7 +27,7 @@ from xqg_lab.data.common import (
     require_text,
 )
 from xqg_lab.core.errors import DataFormatError
-from xqg_lab.core.validation import check_choice, check_langs
+from xqg_lab.core.validation import check_choice, check_langs, check_positive_int
 from xqg_lab.data.fetch import resolve_source
 from xqg_lab.data.langs import XOR_LANGS
 
@@ -89,7 +89,7 @@ def load_xor_questions(
         answers = require(obj, "answers", list, path=path, line=line)
         if not all(isinstance(a, str) for a in answers):
             raise DataFormatError(
-                path, line, f"field 'answers' must be a list of strings, found {answers!r:.120}"
+                path, line, f"field 'answers': expected a list of strings, found {answers!r:.120}; quote each answer"
             )
         if not all(a.strip() for a in answers):
             raise DataFormatError(
@@ -211,8 +211,7 @@ def iter_dpr_corpus(
     """
     import pandas as pd
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, found {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     rows: list[tuple[str, str, str]] = []
     for _, _, doc_id, title, text in iter_dpr_rows(path, seen=set()):
         rows.append((doc_id, title, text))

@@ -170,9 +170,9 @@ def _parse(path: Path) -> list[_Paragraph]:
                     )
                 ):
                     raise fail(
-                        f'question {qid!r}: "answers" must be a non-empty list of {{"text": str}} '
+                        f'question {qid!r}: "answers": expected a non-empty list of {{"text": str}} '
                         f"with non-empty texts (SQuAD v1.1 answers every question), found "
-                        f"{answers!r:.80}",
+                        f"{answers!r:.80}; give each question its answer spans",
                         needle,
                     )
                 questions.append((qid, question, [x["text"] for x in answers]))

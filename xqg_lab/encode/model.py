@@ -111,7 +111,9 @@ def check_texts(texts) -> list[str]:
         )
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
-        raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+        raise TypeError(
+            f"expected texts as strings, found {type(texts[bad[0]]).__name__} at item {bad[0]}; convert the texts to str"
+        )
     return texts
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from xqg_lab.core.validation import check_frame
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -187,14 +189,7 @@ def check_passages(passages: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    if not isinstance(passages, pd.DataFrame):
-        raise TypeError(f"expected passages as a pandas DataFrame, found {type(passages).__name__}")
-    missing = [c for c in ("doc_id", "text") if c not in passages.columns]
-    if missing:
-        raise ValueError(
-            f"expected passages with columns doc_id, title, text; missing {missing} "
-            f"(found {list(passages.columns)})"
-        )
+    check_frame(passages, ("doc_id", "text"), what="passages", fix="add the columns doc_id and text (title optional)")
     out = pd.DataFrame(
         {
             "doc_id": passages["doc_id"].astype(str).to_numpy(),

@@ -60,7 +60,7 @@ def dpr_tokens(text: str) -> list[str]:
 
 def _answer_token_lists(answers: Iterable[str]) -> list[tuple[str, ...]]:
     if isinstance(answers, str):
-        raise TypeError(f"answers must be a list of strings, found the single string {answers!r:.80}; wrap it in a list")
+        raise TypeError(f"expected answers as a list of strings, found the single string {answers!r:.80}; wrap it in a list")
     lists = []
     for answer in answers:
         tokens = tuple(dpr_tokens(answer))

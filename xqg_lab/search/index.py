@@ -156,10 +156,11 @@ def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
             score, rank = float(parts[4]), int(parts[3])
         except ValueError:
             raise DataFormatError(
-                path, lineno, f"rank must be an integer and score a number, found {parts[3]!r} and {parts[4]!r}"
+                path, lineno, f"expected an integer rank and a numeric score, found {parts[3]!r} and {parts[4]!r}; "
+                "fix columns 4 (rank) and 5 (score) of the run file"
             ) from None
         if not np.isfinite(score):
-            raise DataFormatError(path, lineno, f"score must be a finite number, found {parts[4]!r}")
+            raise DataFormatError(path, lineno, expected("a finite score", parts[4], "replace NaN/inf scores in the run file"))
         rows.append((parts[0], parts[2], score, rank))
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xqg_lab.core.progress import tqdm
+from xqg_lab.core.validation import check_frame
 from xqg_lab.stats.bootstrap import paired_bootstrap_ci
 from xqg_lab.stats.correction import holm
 from xqg_lab.stats.effects import win_tie_loss
@@ -284,13 +285,7 @@ def stack_comparisons(comparisons: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 def comparison_group_column(comparison: pd.DataFrame, name: str) -> str:
     """The grouping column (e.g. ``lang``) of a :func:`compare` frame; refuses anything else,
     naming it ``name`` in the message."""
-    if not isinstance(comparison, pd.DataFrame):
-        raise TypeError(f"expected {name} as the DataFrame returned by compare(), found {type(comparison).__name__}")
-    missing = [c for c in COMPARE_COLUMNS if c not in comparison.columns]
-    if missing:
-        raise ValueError(
-            f"{name}: expected the columns of compare() output, missing {missing}; pass compare()'s result"
-        )
+    check_frame(comparison, COMPARE_COLUMNS, what=f"{name} (the output of compare())", fix="pass compare()'s result")
     extra = [c for c in comparison.columns if c not in COMPARE_COLUMNS]
     if len(extra) != 1:
         raise ValueError(

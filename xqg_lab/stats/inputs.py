@@ -95,6 +95,13 @@ def _paired_arrays(a: Any, b: Any, *, min_n: int = 2) -> tuple[np.ndarray, np.nd
     return a_arr, b_arr, ids
 
 
+def _paired_differences(a: Any, b: Any, alternative: str) -> tuple[Alternative, np.ndarray, np.ndarray, np.ndarray]:
+    """The prologue of the paired tests: ``alternative`` parsed, the aligned scores (a, b) and d = b - a."""
+    alt = Alternative.parse(alternative)
+    a_arr, b_arr, _ = _paired_arrays(a, b)
+    return alt, a_arr, b_arr, b_arr - a_arr
+
+
 def _rng_kwargs(func: Callable, seed: int | None) -> dict:
     """scipy >= 1.15 takes ``rng``; older releases ``random_state``."""
     gen = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from xqg_lab.stats.effects import _effect_size, _is_constant
-from xqg_lab.stats.inputs import _all_zero_result, _paired_arrays
+from xqg_lab.stats.inputs import _all_zero_result, _paired_differences
 from xqg_lab.stats.permutation import randomisation_test
 from xqg_lab.stats.types import Alternative, PairedTest, TestResult, _ZeroMethod
 
@@ -30,9 +30,7 @@ def paired_t_test(a: Any, b: Any, *, alternative: str = "two-sided") -> TestResu
     :class:`TestResult` with t = mean(d) / (sd(d) / sqrt(n)) on n - 1 degrees of freedom.
     All-zero differences give t = 0, p = 1; constant non-zero differences t = ±inf (see module doc).
     """
-    alt = Alternative.parse(alternative)
-    a_arr, b_arr, _ = _paired_arrays(a, b)
-    d = b_arr - a_arr
+    alt, a_arr, b_arr, d = _paired_differences(a, b, alternative)
     n = len(d)
     method = f"scipy.stats.ttest_rel, df = {n - 1}"
     if not d.any():
@@ -78,10 +76,8 @@ def wilcoxon_test(a: Any, b: Any, *, alternative: str = "two-sided", zero_method
     ties or zeros, and the tie-corrected normal approximation otherwise. All-zero differences give p = 1 without
     calling scipy (older scipy raises there).
     """
-    alt = Alternative.parse(alternative)
     zm = _ZeroMethod.parse(zero_method)
-    a_arr, b_arr, _ = _paired_arrays(a, b)
-    d = b_arr - a_arr
+    alt, _, _, d = _paired_differences(a, b, alternative)
     n = len(d)
     method = f"scipy.stats.wilcoxon, zero_method={zm.value!r}, method='auto', no continuity correction"
     if not d.any():

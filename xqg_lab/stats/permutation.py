@@ -8,8 +8,8 @@ import numpy as np
 
 from xqg_lab.core.progress import tqdm
 from xqg_lab.stats.effects import _effect_size
-from xqg_lab.stats.inputs import _all_zero_result, _batch, _counted, _paired_arrays, _rng_kwargs
-from xqg_lab.stats.types import Alternative, PairedTest, TestResult
+from xqg_lab.stats.inputs import _all_zero_result, _batch, _counted, _paired_differences, _rng_kwargs
+from xqg_lab.stats.types import PairedTest, TestResult
 
 
 def randomisation_test(
@@ -36,11 +36,9 @@ def randomisation_test(
     -------
     :class:`TestResult` with ``statistic`` = ``mean_diff`` = mean(d).
     """
-    alt = Alternative.parse(alternative)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"expected n_resamples as an int >= 1, found {n_resamples!r}")
-    a_arr, b_arr, _ = _paired_arrays(a, b)
-    d = b_arr - a_arr
+    alt, _, _, d = _paired_differences(a, b, alternative)
     n = len(d)
     exact = n < 63 and 2**n <= n_resamples
     method = (

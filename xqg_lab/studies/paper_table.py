@@ -355,8 +355,8 @@ def _parse_released(path: Path, line: int, text: str, langs: Sequence[str], n_pe
         ):
             raise DataFormatError(
                 path, line,
-                f"passage {doc_id!r}: field 'generated_queries.{lang}' must be a list of {n_per_lang} strings; "
-                f"found {samples!r:.160}",
+                f"passage {doc_id!r}: field 'generated_queries.{lang}': expected a list of {n_per_lang} strings, "
+                f"found {samples!r:.160}; set n_per_lang to the queries generated per language",
             )
         queries.extend((lang, sample, query) for sample, query in enumerate(samples))
     return doc_id, title, body, queries

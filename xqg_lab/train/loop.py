@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xqg_lab.core.validation import check_frame
 from xqg_lab.encode.presets import EncoderPreset, Role
 from xqg_lab.train.checkpoints import (
     encoder_from_checkpoint,
@@ -355,14 +356,8 @@ def train_biencoder(
 def _check_triples(triples, *, n_negatives: int) -> tuple[list[str], list[str], list[list[str]]]:
     import numpy as np
 
-    if not hasattr(triples, "columns"):
-        raise TypeError(f"triples must be a pandas DataFrame, found {type(triples).__name__}")
-    missing = [c for c in ("query", "positive") if c not in triples.columns]
-    if missing:
-        raise ValueError(
-            f"triples frame lacks column(s) {missing}; expected 'query', 'positive' and optionally "
-            f"'negatives'; found {list(triples.columns)}"
-        )
+    check_frame(triples, ("query", "positive"), what="triples",
+                fix="add the columns 'query' and 'positive' (and optionally 'negatives')")
     if len(triples) == 0:
         raise ValueError("triples frame is empty; expected at least one (query, positive) row")
     if n_negatives and "negatives" not in triples.columns:
@@ -376,8 +371,8 @@ def _check_triples(triples, *, n_negatives: int) -> tuple[list[str], list[str], 
         for i, value in enumerate(values):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(
-                    f"triples row {i} (index {triples.index[i]!r}): {column!r} must be a non-empty "
-                    f"string, found {value!r:.80}"
+                    f"triples row {i} (index {triples.index[i]!r}): {column!r}: expected a non-empty "
+                    f"string, found {value!r:.80}; fill in or drop the row"
                 )
         out[column] = values
     negatives: list[list[str]] = [[] for _ in range(len(triples))]
@@ -389,8 +384,8 @@ def _check_triples(triples, *, n_negatives: int) -> tuple[list[str], list[str], 
                 isinstance(t, str) and t.strip() for t in value
             ):
                 raise ValueError(
-                    f"triples row {i} (index {triples.index[i]!r}): 'negatives' must be a list of "
-                    f"non-empty strings, found {value!r:.80}"
+                    f"triples row {i} (index {triples.index[i]!r}): 'negatives': expected a list of "
+                    f"non-empty strings, found {value!r:.80}; give a list of passage texts (or None)"
                 )
             negatives[i] = list(value)
     return out["query"], out["positive"], negatives

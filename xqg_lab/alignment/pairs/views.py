@@ -56,32 +56,14 @@ class ViewSpec:
     description: str
 
 
-VIEWS: Mapping[View, ViewSpec] = {
-    View.XQUAD_QUESTIONS: ViewSpec(
-        View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, XQUAD_TARGET_LANGS,
-        "XQuAD: English question <-> its professional translation (query / query)",
-    ),
-    View.XQUAD_PASSAGES: ViewSpec(
-        View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS,
-        "XQuAD: English paragraph <-> target-language question about it (passage / query)",
-    ),
-    View.XOR_TRANSLATIONS: ViewSpec(
-        View.XOR_TRANSLATIONS, Role.QUERY, Role.QUERY, XOR_LANGS,
-        "XOR-TyDi: English human translation <-> original question (query / query)",
-    ),
-    View.TATOEBA: ViewSpec(
-        View.TATOEBA, Role.QUERY, Role.QUERY, XOR_LANGS,
-        "Tatoeba (LASER test set): English sentence <-> translation (query / query)",
-    ),
-    View.MKQA: ViewSpec(
-        View.MKQA, Role.QUERY, Role.QUERY, MKQA_TARGET_LANGS,
-        "MKQA: English query <-> its translation (query / query)",
-    ),
-    View.XQG: ViewSpec(
-        View.XQG, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS,
-        "xQG: English paragraph p or p' <-> held-out human question about it (passage / query)",
-    ),
-}  # fmt: skip
+VIEWS: Mapping[View, ViewSpec] = {spec.view: spec for spec in (
+    ViewSpec(View.XQUAD_QUESTIONS, Role.QUERY, Role.QUERY, XQUAD_TARGET_LANGS, "XQuAD: English question <-> its professional translation (query / query)"),
+    ViewSpec(View.XQUAD_PASSAGES, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS, "XQuAD: English paragraph <-> target-language question about it (passage / query)"),
+    ViewSpec(View.XOR_TRANSLATIONS, Role.QUERY, Role.QUERY, XOR_LANGS, "XOR-TyDi: English human translation <-> original question (query / query)"),
+    ViewSpec(View.TATOEBA, Role.QUERY, Role.QUERY, XOR_LANGS, "Tatoeba (LASER test set): English sentence <-> translation (query / query)"),
+    ViewSpec(View.MKQA, Role.QUERY, Role.QUERY, MKQA_TARGET_LANGS, "MKQA: English query <-> its translation (query / query)"),
+    ViewSpec(View.XQG, Role.PASSAGE, Role.QUERY, XQUAD_TARGET_LANGS, "xQG: English paragraph p or p' <-> held-out human question about it (passage / query)"),
+)}  # fmt: skip
 
 TATOEBA_CODES: Mapping[str, str] = {
     "ar": "ara", "bn": "ben", "da": "dan", "de": "deu", "el": "ell", "es": "spa", "fi": "fin",

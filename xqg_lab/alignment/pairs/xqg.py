@@ -240,7 +240,7 @@ def _check_split(split) -> pd.DataFrame:
     per_question = split.groupby("question_id")["role"].nunique()
     if (per_question > 1).any():
         raise ValueError(
-            f"question {per_question[per_question > 1].index[0]!r} has both roles; a question must be "
-            "on one side only"
+            f"expected each question on one side of the split, found question {per_question[per_question > 1].index[0]!r} "
+            "with both roles; give it one role"
         )
     return split.drop_duplicates("question_id")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from xqg_lab.scale.shards.corpus import ShardRange, select_shards
+from xqg_lab.scale.shards.corpus import ShardRange, read_corpus_shard, select_shards
 from xqg_lab.scale.shards.store import ShardStore
 
 if TYPE_CHECKING:
@@ -75,6 +75,15 @@ def run_once(store: ShardStore, kind: str, index: int, *, n: int, key: str, expe
             return {"shard": index, "n": n, "status": "skipped", "seconds": 0.0}
         work()
     return {"shard": index, "n": n, "status": "done", "seconds": time.perf_counter() - start}
+
+
+def run_corpus_task(store: ShardStore, kind: str, task: Mapping, *, corpus: str, verify: bool,
+                    work: Callable[[ShardRange, pd.DataFrame], object]) -> dict:
+    """:func:`run_once` for the corpus shard of ``task`` (a :class:`ShardRange` as a mapping):
+    ``work(shard, passages)`` runs, on the shard's passages, only when the shard is not current."""
+    shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
+    return run_once(store, kind, shard.index, n=shard.n, key="content_sha256", expected=shard.content_sha256,
+                    verify=verify, work=lambda: work(shard, read_corpus_shard(corpus, shard)))
 
 
 def _summary(rows: list[dict], skipped: Sequence[int], sizes: Mapping[int, int]) -> pd.DataFrame:

@@ -3,15 +3,16 @@ the driver."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _summary, run_once
-from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
+from xqg_lab.core.validation import check_frame
+from xqg_lab.generate import RECORD_COLUMNS
+from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _summary, run_corpus_task
+from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file
 from xqg_lab.scale.shards.store import ShardStore
 
 if TYPE_CHECKING:
@@ -46,20 +47,16 @@ class GenerationShardWorker:
         self.verify = verify
 
     def __call__(self, task: Mapping[str, Any]) -> dict:
-        shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
-        return run_once(
-            self.store, "queries", shard.index, n=shard.n, key="content_sha256", expected=shard.content_sha256,
-            verify=self.verify, work=lambda: self.generate_shard(shard, read_corpus_shard(self.corpus, shard)),
-        )  # fmt: skip
+        return run_corpus_task(self.store, "queries", task, corpus=self.corpus, verify=self.verify,
+                               work=self.generate_shard)
 
     def generate_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:
         import pyarrow as pa
 
         start = time.perf_counter()
         generated = self.generator.generate(passages, langs=self.langs, n_per_lang=self.n_per_lang, seed=self.seed)
-        missing = {"doc_id", "lang", "sample", "text"} - set(generated.columns)
-        if missing:
-            raise ValueError(f"the generator's output lacks columns {sorted(missing)}")
+        check_frame(generated, RECORD_COLUMNS, what="the generator's output",
+                    fix="return the columns of generate.RECORD_COLUMNS")
         generated = generated.reset_index(drop=True)
         if "in_target_language" not in generated.columns:
             from xqg_lab.generate.langcheck import check_languages

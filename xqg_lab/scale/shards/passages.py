@@ -3,7 +3,6 @@ runs the pending shards of a corpus on a backend."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -12,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xqg_lab.core.errors import DataFormatError
-from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_once
-from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file, read_corpus_shard
+from xqg_lab.core.validation import expected
+from xqg_lab.scale.shards._common import _Factory, _corpus_shards_to_do, _settings_of, _summary, build_encoder, run_corpus_task
+from xqg_lab.scale.shards.corpus import ShardRange, _check_shard_size, corpus_file
 from xqg_lab.scale.shards.store import ShardStore, StorageDtype
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def _check_ids(doc_ids: Sequence[str], where: str) -> None:
     bad = [d for d in doc_ids if "\n" in d or "\r" in d]
     if bad:
-        raise DataFormatError(where, None, f"passage id {bad[0]!r} contains a line break; ids must be one line")
+        raise DataFormatError(where, None, expected("passage ids on one line", bad[0], "remove the line breaks from the id"))
 
 
 class PassageShardWorker:
@@ -43,11 +43,8 @@ class PassageShardWorker:
         self.verify = verify
 
     def __call__(self, task: Mapping[str, Any]) -> dict:
-        shard = ShardRange(**{f.name: task[f.name] for f in dataclasses.fields(ShardRange)})
-        return run_once(
-            self.store, "passages", shard.index, n=shard.n, key="content_sha256", expected=shard.content_sha256,
-            verify=self.verify, work=lambda: self.encode_shard(shard, read_corpus_shard(self.corpus, shard)),
-        )  # fmt: skip
+        return run_corpus_task(self.store, "passages", task, corpus=self.corpus, verify=self.verify,
+                               work=self.encode_shard)
 
     def encode_shard(self, shard: ShardRange, passages: pd.DataFrame) -> dict:
         """Encode ``passages`` (the rows of ``shard``) and write them; returns the marker."""
