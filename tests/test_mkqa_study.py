@@ -261,3 +261,9 @@ def test_prepare_corpus_decompresses_a_gzipped_tsv_once(tmp_path):
     assert prepare_corpus(str(plain), tmp_path / "work") == plain  # a plain TSV is used where it is
     with pytest.raises(FileNotFoundError, match="expected 'psgs_w100' or a DPR-style TSV path"):
         prepare_corpus(str(tmp_path / "missing.tsv"), tmp_path / "work")
+
+
+def test_a_nested_scale_config_error_reads_once_in_the_toolkit_shape():
+    with pytest.raises(ConfigError) as error:
+        MKQAStudyConfig.parse({"scale": {"backend": "spark"}})
+    assert str(error.value) == "mkqa parameters: scale: backend: expected backend to be one of 'local', 'ray', found 'spark'"

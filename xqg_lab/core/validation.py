@@ -211,6 +211,8 @@ def _messages(model: type[ConfigModel], error: pydantic.ValidationError, where: 
             what = item["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
             if what.startswith("expected "):  # a validator's own message, already in the shape
                 out.append(f"{at}: {what}")
+            elif "expected " in what and loc and what.startswith(f"{loc}: "):  # a nested config's message
+                out.append(f"{where}: {what}")
             else:
                 out.append(f"{at}: {expected(what, found, model.fix_hint(str(item['loc'][-1]) if item['loc'] else '', found))}")
     return out
