@@ -951,3 +951,15 @@ def test_same_config_gives_identical_rankings_and_metrics_on_cpu(tiny_encoder_di
     pd.testing.assert_frame_equal(first.run, again.run, check_exact=True)
     pd.testing.assert_frame_equal(first.per_query, again.per_query, check_exact=True)
     pd.testing.assert_frame_equal(first.by_lang, again.by_lang, check_exact=True)
+
+
+def test_a_staged_folder_appears_whole_or_not_at_all(tmp_path):
+    from xqg_lab.core.atomic import staged_folder
+
+    with staged_folder(tmp_path / "done") as staging:
+        (staging / "a.txt").write_text("a")
+    assert (tmp_path / "done" / "a.txt").read_text() == "a"
+    with pytest.raises(RuntimeError), staged_folder(tmp_path / "failed") as staging:
+        (staging / "a.txt").write_text("a")
+        raise RuntimeError("killed mid-build")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import io
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,23 @@ def open_atomic(
         tmp.unlink(missing_ok=True)
         _raise_naming(path, exc)
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """A new empty folder beside ``target`` (``<name>.tmp-<pid>-<random>``) to build ``target``
+    in: renamed to ``target`` when the block ends, removed when it raises. ``target`` must not
+    exist (or be an empty folder)."""
+    target = Path(target)
+    staging = _tmp_name(target)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_dir(target.parent)
 
 
 def _tmp_name(path: Path) -> Path:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pydantic
 
+from xqg_lab.core.atomic import staged_folder
 from xqg_lab.core.paths import cache_dir
 from xqg_lab.core.validation import ConfigModel
 
@@ -112,11 +112,8 @@ def fine_tuned_checkpoint(
     with FileLock(str(folder) + ".lock"):
         if (folder / CHECKPOINT_FILE).is_file():
             return folder, True
-        partial = root / f"{key}.partial"
-        if partial.exists():
-            shutil.rmtree(partial)
-        run_training_job(job, output_dir=partial, progress=progress)
-        os.replace(partial, folder)
+        with staged_folder(folder) as staging:
+            run_training_job(job, output_dir=staging, progress=progress)
     return folder, False
 
 
