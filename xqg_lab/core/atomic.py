@@ -1,4 +1,8 @@
-"""Writing a file so that it is either untouched or complete, never half written."""
+"""Writing a file so that it is either untouched or complete, never half written.
+
+Written by hand: the maintained library for this (``atomicwrites``) is archived, and the
+toolkit also needs fsync of the folder and errors that name the file (full disk).
+"""
 
 from __future__ import annotations
 
