@@ -205,7 +205,7 @@ class MKQAStudyConfig(ConfigModel):
 
     @pydantic.field_serializer("scale")
     def _scale_record(self, scale: ScaleConfig) -> dict[str, Any]:
-        return {"backend": scale.backend.value, "ray": dataclasses.asdict(scale.ray)}
+        return {"backend": scale.backend.value, "ray": scale.ray.model_dump(mode="json")}
 
     @pydantic.field_validator("work_dir", mode="after")
     @classmethod
