@@ -52,25 +52,25 @@ def one_torch_thread():
 
 
 def _tokenizer_dir(tmp_path_factory, kind: str) -> Path:
-    """A tiny real tokenizer (WordPiece for BERT, Unigram for XLM-R) built offline."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """A tiny real tokenizer (WordPiece for BERT, Unigram for XLM-R) built offline.
 
-    corpus = [
-        "the quick brown fox jumps over the lazy dog",
-        "wer ist der präsident von frankreich",
-        "東京は日本の首都です",
-        "ما هي عاصمة مصر",
-        "passage: query: title text",
-    ] * 20
+    The vocabulary is written out, not trained: the ``tokenizers`` trainers give a different
+    vocabulary (and different ids) in each process, which made a seeded training test flaky.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    words = "the quick brown fox jumps over lazy dog wer ist der präsident von frankreich passage query title text"
+    chars = sorted(set(words.replace(" ", "") + "東京は日本の首都ですما هي عاصمة مصر:".replace(" ", "")))
     folder = tmp_path_factory.mktemp(f"tok-{kind}")
     if kind == "bert":
         from transformers import BertTokenizerFast
 
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        plain = sorted({w.replace("ä", "a") for w in words.split()})  # BertNormalizer strips accents
+        vocab = special + plain + [c for c in chars if c != "ä"] + ["##" + c for c in chars if c != "ä"]
+        tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",
             special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
@@ -79,12 +79,12 @@ def _tokenizer_dir(tmp_path_factory, kind: str) -> Path:
     else:
         from transformers import XLMRobertaTokenizerFast
 
-        tok = Tokenizer(models.Unigram())
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
         special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        tok.train_from_iterator(
-            corpus, trainers.UnigramTrainer(vocab_size=150, special_tokens=special, unk_token="<unk>")
-        )
+        pieces = [(t, 0.0) for t in special]
+        pieces += [("\u2581" + w, -2.0) for w in sorted(set(words.split()))]
+        pieces += [("\u2581", -4.0)] + [(c, -6.0) for c in chars]
+        tok = Tokenizer(models.Unigram(pieces, unk_id=3))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
         )

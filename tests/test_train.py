@@ -108,8 +108,10 @@ def test_loss_falls_on_a_learnable_task(trained):
     assert h["step"].tolist() == list(range(1, 25)) and h["epoch"].tolist() == [
         e for e in range(1, 13) for _ in range(2)
     ]
-    first, last = h["loss"].head(4).mean(), h["loss"].tail(4).mean()
-    assert last < 0.5 * first, (first, last)
+    # median of the late steps: a batch that happens to hold two texts with the same words in
+    # another order is a hard negative and spikes one step's loss
+    first, late = h["loss"].head(4).mean(), h["loss"].tail(8).median()
+    assert late < 0.2 * first, (first, late)
     assert np.all(np.diff(h["lr"]) < 0)  # no warm-up: linear decay from the first step
 
 
