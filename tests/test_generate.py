@@ -638,6 +638,45 @@ def _as_older_layout(store: Path, folder: Path) -> Path:
     return folder
 
 
+def test_cached_store_shards_fill_a_new_store_without_generating(tmp_path, isolated_cache):
+    passages = pd.DataFrame({"doc_id": ["b", "a", "c"], "title": "", "text": "x"})
+    args = dict(langs=["zh", "de"], n_per_lang=2, shard_size=2, progress=False, cache=True)
+    first = FakeGenerator()
+    generate_store(first, passages, tmp_path / "run1", **args)
+    again = FakeGenerator()
+    generate_store(again, passages, tmp_path / "run2", **args)
+    assert first.calls == 2 and again.calls == 0
+    pd.testing.assert_frame_equal(read_store(tmp_path / "run2"), read_store(tmp_path / "run1"))
+    other = FakeGenerator(style="other")  # other params: another cache entry
+    generate_store(other, passages, tmp_path / "run3", **args)
+    assert other.calls == 2
+    without = FakeGenerator()
+    generate_store(without, passages, tmp_path / "run4", **{**args, "cache": False})
+    assert without.calls == 2
+
+
+def test_unreadable_cached_shard_is_generated_again_with_a_warning(tmp_path, isolated_cache):
+    passages = pd.DataFrame({"doc_id": ["b", "a", "c"], "title": "", "text": "x"})
+    args = dict(langs=["de"], n_per_lang=1, shard_size=2, progress=False, cache=True)
+    generate_store(FakeGenerator(), passages, tmp_path / "run1", **args)
+    (entry,) = [p for p in isolated_cache.glob("queries/*/*.parquet") if p.stat().st_size and "b" in str(pd.read_parquet(p)["doc_id"].tolist())]
+    entry.write_bytes(entry.read_bytes()[:40])  # cut short
+    gen = FakeGenerator()
+    with pytest.warns(UserWarning, match=rf"{entry.name}: cached generated queries ignored and generated again: unreadable"):
+        generate_store(gen, passages, tmp_path / "run2", **args)
+    assert gen.calls == 1  # only the damaged shard
+    pd.testing.assert_frame_equal(read_store(tmp_path / "run2"), read_store(tmp_path / "run1"))
+
+
+def test_a_cache_that_cannot_be_written_leaves_a_complete_store_and_a_warning(tmp_path, isolated_cache):
+    isolated_cache.parent.mkdir(parents=True, exist_ok=True)
+    isolated_cache.write_text("a file where the cache folder should be")
+    passages = pd.DataFrame({"doc_id": ["a"], "title": "", "text": "x"})
+    with pytest.warns(UserWarning, match="generated queries not kept in the cache .*Set XQG_LAB_CACHE"):
+        generate_store(FakeGenerator(), passages, tmp_path / "s", langs=["de"], n_per_lang=1, progress=False, cache=True)
+    assert len(read_store(tmp_path / "s")) == 1
+
+
 def test_store_of_the_older_layout_reads_the_same_and_is_reused_not_resumed(tmp_path):
     gen = FakeGenerator()
     args = {"passages": pd.DataFrame({"doc_id": ["b", "a", "c"], "title": "", "text": "x"}), "langs": ["zh", "de"],

@@ -24,6 +24,11 @@ final store, with nothing lost or duplicated (generation is deterministic given 
 ``n``, shard size or passages is refused with a message naming what differs. A file lock
 keeps two processes from writing one store.
 
+With ``cache=True`` (as the query_generation notebook runs it) each generated shard is also
+kept in the toolkit's cache, keyed
+by the params hash and the shard's ``content_sha256``, so that a new run folder (or a forced
+re-run) takes the same queries from there instead of generating them again.
+
 Stores of the older layout (``params.json`` + ``shards/shard-00000.parquet`` +
 ``shards/shard-00000.json``) are still read by :func:`read_store` and
 :func:`read_store_params`; :func:`generate_store` accepts a complete one made with the same
@@ -41,11 +46,13 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xqg_lab.core.atomic import TMP_MARK
+from xqg_lab.core.atomic import TMP_MARK, write_parquet_atomic
+from xqg_lab.core.paths import cache_dir
 from xqg_lab.core.shard_folder import CORPUS_INDEX_FILE, SETTINGS_FILE, ShardFolder
 from xqg_lab.core.validation import check_langs
 from xqg_lab.generate.base import (
@@ -144,6 +151,7 @@ def generate_store(
     seed: int = 0,
     shard_size: int = 64,
     progress: bool = True,
+    cache: bool = False,
 ) -> Path:
     """Generate queries for ``passages`` into the store ``folder``, resuming a previous run.
 
@@ -164,6 +172,12 @@ def generate_store(
         Passages per shard (the unit of work saved at once).
     progress : bool
         Progress bar over passages (plus the generator's own bar within a shard).
+    cache : bool
+        Keep each generated shard in the toolkit's cache too (``<cache>/queries/<params
+        hash>/<content_sha256>.parquet``) and take a shard from there instead of generating
+        it when the same generator params, seed, languages, ``n`` and passages were generated
+        before, into any store. A cached shard that cannot be read back is regenerated
+        (with a warning). ``False`` (the default) neither reads nor writes the cache.
 
     Returns
     -------
@@ -243,6 +257,23 @@ def generate_store(
         for index in todo:
             shard = shards[index]
             started = time.perf_counter()
+            cached = _cached_shard(key, content[index], shard, schema) if cache else None
+            if cached is not None:
+                store.write_outputs(
+                    KIND,
+                    index,
+                    {f"{KIND}.parquet": cached},
+                    {
+                        "n": len(shard),
+                        "n_queries": cached.num_rows,
+                        "content_sha256": content[index],
+                        "environment": environment,
+                        "seconds": round(time.perf_counter() - started, 3),
+                        "from_cache": str(_cache_path(key, content[index])),
+                    },
+                )
+                bar.update(len(shard))
+                continue
             records = generator.generate(
                 shard, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress
             )
@@ -264,6 +295,8 @@ def generate_store(
             )
             frame = frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            if cache:
+                _keep_in_cache(_cache_path(key, content[index]), table)
             store.write_outputs(
                 KIND,
                 index,
@@ -281,6 +314,50 @@ def generate_store(
     finally:
         lock.release()
     return folder
+
+
+def _cache_path(key: str, content_sha256: str) -> Path:
+    """Where a shard generated with params hash ``key`` for passages ``content_sha256`` is kept."""
+    return cache_dir() / "queries" / key / f"{content_sha256}.parquet"
+
+
+def _cached_shard(key: str, content_sha256: str, shard: pd.DataFrame, schema: pa.Schema) -> pa.Table | None:
+    """The cached queries of ``shard``, or ``None`` when there are none or they do not read back
+    as this shard's queries (then a warning says so and the shard is generated again)."""
+    import pyarrow.parquet as pq
+
+    path = _cache_path(key, content_sha256)
+    if not path.is_file():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        problem = f"unreadable ({exc})"
+    else:
+        problem = None
+        if not table.schema.equals(schema):
+            problem = "its columns differ from this store's"
+        elif set(table.column("params_hash").to_pylist()) - {key}:
+            problem = "it holds queries of other generator params"
+        elif set(table.column("doc_id").to_pylist()) - set(shard["doc_id"]):
+            problem = "it holds queries of other passages"
+    if problem is None:
+        return table
+    warnings.warn(f"{path}: cached generated queries ignored and generated again: {problem}", stacklevel=3)
+    return None
+
+
+def _keep_in_cache(path: Path, table: pa.Table) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(path, table)
+    except OSError as exc:
+        warnings.warn(
+            f"{path}: generated queries not kept in the cache ({exc}); the store is complete, but a "
+            "new store will generate them again. Set XQG_LAB_CACHE to a writable folder, or pass "
+            "cache=False.",
+            stacklevel=3,
+        )
 
 
 def _check_records(

@@ -22,6 +22,7 @@ Conditions (:class:`Condition`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -34,6 +35,7 @@ import pydantic
 
 from xqg_lab.alignment import Measure, alignment_report
 from xqg_lab.augment import NoQuery
+from xqg_lab.core.memo import call_cached, code_key
 from xqg_lab.core.validation import ConfigModel, check_choice
 from xqg_lab.alignment.pairs import VIEWS, AugmentLangs, View, augmented_sources, embed_view, passages_without_queries, subsample_pairs
 
@@ -231,6 +233,7 @@ def compare_conditions(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     max_pairs: int | None = None,
     progress: bool = False,
+    cache: bool = False,
 ) -> pd.DataFrame:
     """Alignment measures for every (view, condition, α, language), in one tidy frame.
 
@@ -260,6 +263,8 @@ def compare_conditions(
         all conditions (None: all). Bitext accuracy and the InfoNCE cap ``log N`` depend on
         N, so an equal N keeps languages comparable, and it bounds the cost.
     progress : show a progress bar over (view, condition, α).
+    cache : keep each report in the toolkit's cache and read it back when the same vectors
+        and settings come again (:func:`xqg_lab.core.memo.call_cached`).
 
     Returns
     -------
@@ -334,7 +339,9 @@ def compare_conditions(
                 no_query[f"{name}/{condition.value}"] = passages_without_queries(sub, queries, augment_langs=augment_langs)
             X = augmented_cache[key][alpha]
         for lang, idx in sub.groupby("lang", sort=True).indices.items():
-            frame = _report(X[idx], Y[idx], chosen, per_measure, n_bootstrap, confidence, seed, by_measure, (name, lang))
+            frame = _report(
+                X[idx], Y[idx], chosen, per_measure, n_bootstrap, confidence, seed, by_measure, (name, lang), cache
+            )
             frames.append(frame.assign(view=name, condition=condition.value, alpha=alpha, lang=lang))
         seconds[f"{name}/{condition.value}"] = seconds.get(f"{name}/{condition.value}", 0.0) + time.perf_counter() - start
         if bar is not None:
@@ -359,17 +366,20 @@ def compare_conditions(
     return out
 
 
-def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure, where):
+def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure, where, cache):
     """alignment_report one measure at a time, so that one measure failing on a small cell
     leaves a NaN row with its reason instead of losing the others."""
     import pandas as pd
 
+    import xqg_lab.alignment
+
+    report = functools.partial(call_cached, alignment_report, code=code_key(xqg_lab.alignment)) if cache else alignment_report
     frames = []
     for measure in chosen:
         start = time.perf_counter()
         opts = {measure.value: per_measure[measure]} if measure in per_measure else None
         try:
-            frame = alignment_report(
+            frame = report(
                 X, Y, measures=[measure], n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, options=opts
             ).assign(note="")
         except ValueError as exc:
@@ -404,5 +414,6 @@ def run_study(config: AlignmentConfig, inputs: AlignmentInputs, encoder) -> tupl
         inputs.views, encoder, heldout=inputs.heldout, generated=generated, finetuned=finetuned,
         alphas=config.alphas, rule=config.rule, augment_langs=config.augment_langs, measures=chosen or None,
         n_bootstrap=config.n_bootstrap, seed=config.seed, max_pairs=config.max_pairs or None, options=options,
+        cache=True,
     )  # fmt: skip
     return results, finetuned

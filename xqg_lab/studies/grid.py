@@ -16,6 +16,7 @@ only augmented one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -229,9 +230,11 @@ def compare_grid(
     test: str = "t",
     level: float = 0.05,
     progress: bool = False,
+    cache: bool = False,
 ) -> dict[str, dict[str, pd.DataFrame]]:
     """The grid's paired comparisons, as two families of :func:`xqg_lab.stats.compare` frames
-    at significance level ``level`` (``progress``: a bar per comparison).
+    at significance level ``level`` (``progress``: a bar per comparison; ``cache``: keep each
+    comparison in the toolkit's cache, :func:`xqg_lab.core.memo.call_cached`).
 
     ``"vs zero-shot"``: each other condition against the zero-shot encoder (does xQG, fine-tuning
     or both beat the released model?); ``"xQG on fine-tuned"``: fine-tuned + xQG against
@@ -239,7 +242,12 @@ def compare_grid(
     languages × measures; the three "vs zero-shot" comparisons are *not* corrected jointly
     (the tables' captions say so).
     """
+    import xqg_lab.stats
+    from xqg_lab.core.memo import call_cached, code_key
     from xqg_lab.stats import compare
+
+    if cache:
+        compare = functools.partial(call_cached, compare, code=code_key(xqg_lab.stats))
 
     def paired(baseline: str, treatment: str) -> pd.DataFrame:
         return compare(per_query[baseline], per_query[treatment], measures=list(measures), by="lang",

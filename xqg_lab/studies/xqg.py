@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 
@@ -218,17 +219,23 @@ def compare_to_baseline(
     test: str = "t",
     level: float = 0.05,
     progress: bool = False,
+    cache: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Paired comparison of each condition at ``alpha`` (the fusion weight) against the
-    un-augmented baseline, at significance level ``level``; ``progress`` shows a bar per condition.
+    un-augmented baseline, at significance level ``level``; ``progress`` shows a bar per condition;
+    ``cache`` keeps each comparison in the toolkit's cache (:func:`xqg_lab.core.memo.call_cached`).
 
     ``results`` maps a condition name to its :class:`XQGResult` (all on the same evaluation
     queries, so the α = 0 baselines coincide). Returns ``{condition: stats.compare frame}``
     — per language and measure: means, difference, test statistic, Holm-adjusted p over
     that condition's languages × measures, effect size, wins/ties/losses, bootstrap CI.
     """
+    import xqg_lab.stats
+    from xqg_lab.core.memo import call_cached, code_key
     from xqg_lab.stats import compare
 
+    if cache:
+        compare = functools.partial(call_cached, compare, code=code_key(xqg_lab.stats))
     out = {}
     for name, result in results.items():
         if alpha not in result.per_query:
