@@ -118,8 +118,10 @@ def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
     assert manifest["notebooks"][2]["outputs"] == ["query_explorer.html", "query_explorer.ipynb"]
     import nbformat
 
-    last = nbformat.read(run_dir / "query_explorer.ipynb", as_version=4).cells[-1]
-    (shown,) = [o for o in last.outputs if 'class="xqg-explorer"' in o.get("data", {}).get("text/html", "")]
+    cells = nbformat.read(run_dir / "query_explorer.ipynb", as_version=4).cells
+    shown_in = [c for c in cells if c.cell_type == "code" and c.source.endswith("\nexplorer")]
+    assert shown_in == cells[-3:-2]  # the last cell before the timings
+    (shown,) = [o for o in shown_in[0].outputs if 'class="xqg-explorer"' in o.get("data", {}).get("text/html", "")]
     assert "application/vnd.jupyter.widget-view+json" in shown.data  # the live widget, for JupyterLab
     exported = (run_dir / "query_explorer.html").read_text()
     assert 'class="xqg-explorer"' in exported and "Generated queries:" in exported
