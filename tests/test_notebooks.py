@@ -112,14 +112,24 @@ def test_generation_evaluation_and_explorer_notebooks_chain_through_the_store(
     assert set(manifest["provenance"]["xqg"]["conditions"]) == {"held-out human", "generated"}
     curve = pd.read_csv(run_dir / "xqg_alpha_curve.csv")
     assert set(curve["alpha"]) == {0.0, ALPHA} and set(curve["condition"]) == {"held-out human", "generated"}
+    import io
+
+    import nbformat
+
+    # its timings end the notebook, with the model cell's named steps as parts of that cell
+    last = nbformat.read(run_dir / "xqg_eval.ipynb", as_version=4).cells[-1]
+    steps = list(pd.read_html(io.StringIO(last.outputs[0].data["text/html"]), index_col=0)[0]["step"])
+    model_cell = next(i for i, step in enumerate(steps) if step.endswith("] timer = StepTimer()"))
+    assert steps[model_cell + 1] == "└ load encoder" and "└ other (not in a step)" in steps
+    assert steps[-1] == "total (since the kernel started)"
 
     # query_explorer writes no files; its report shows, in place of the widget, the static page
     # of the passage that gained most
     assert manifest["notebooks"][2]["outputs"] == ["query_explorer.html", "query_explorer.ipynb"]
-    import nbformat
-
-    last = nbformat.read(run_dir / "query_explorer.ipynb", as_version=4).cells[-1]
-    (shown,) = [o for o in last.outputs if 'class="xqg-explorer"' in o.get("data", {}).get("text/html", "")]
+    cells = nbformat.read(run_dir / "query_explorer.ipynb", as_version=4).cells
+    shown_in = [c for c in cells if c.cell_type == "code" and c.source.endswith("\nexplorer")]
+    assert shown_in == cells[-3:-2]  # the last cell before the timings
+    (shown,) = [o for o in shown_in[0].outputs if 'class="xqg-explorer"' in o.get("data", {}).get("text/html", "")]
     assert "application/vnd.jupyter.widget-view+json" in shown.data  # the live widget, for JupyterLab
     exported = (run_dir / "query_explorer.html").read_text()
     assert 'class="xqg-explorer"' in exported and "Generated queries:" in exported

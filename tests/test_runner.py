@@ -46,6 +46,24 @@ def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny
     assert not re.search(r"<script[^>]+src=['\"]https?://", html), "report must render offline"
     assert "data:image/svg+xml" in html or "<svg" in html
 
+    # the notebook ends with its cell timings: they add up to its wall time, as papermill measured it
+    import io
+
+    import nbformat
+    import pandas as pd
+
+    cells = [c for c in nbformat.read(run_dir / "retrieval_eval.ipynb", as_version=4).cells if c.cell_type == "code"]
+    (table,) = [o.data["text/html"] for o in cells[-1].outputs if "text/html" in o.get("data", {})]
+    seconds = pd.read_html(io.StringIO(table), index_col=0)[0].set_index("step")["seconds"]
+    top = seconds[~seconds.index.str.startswith("└")]  # parts of a cell start with └ (HTML drops the indent)
+    assert top.iloc[:-1].sum() == pytest.approx(top.iloc[-1], abs=0.01 * len(top))
+    durations = {c.execution_count: c.metadata.papermill.duration for c in cells}
+    timed = {int(m[1]): s for name, s in top.items() if (m := re.match(r"\[(\d+)\] ", name))}
+    clock_cell = next(c.execution_count for c in cells if "enter_output_dir" in c.source)
+    assert sorted(timed) == list(range(clock_cell, len(cells) + 1))  # from the cell that starts the clock to the table
+    assert sum(timed.values()) == pytest.approx(sum(durations[n] for n in timed), abs=1.0)
+    assert -1.0 < top.iloc[-1] - sum(durations.values()) < 15.0  # plus the kernel start
+
 
 def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_encoder_dir, tmp_path):
     config = tiny_config(tiny_beir, tiny_encoder_dir, batchsize=2)

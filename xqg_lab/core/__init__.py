@@ -6,5 +6,5 @@
 - ``validation``: typed config models (pydantic), the validators and the one error shape
   ``expected …, found …; fix``; ``errors``: the toolkit's exception types;
 - ``paths``: cache and report folders; ``shard_folder``: the on-disk layout of sharded stores;
-- ``progress``: progress bars safe under papermill; ``timing``: per-step timings.
+- ``progress``: progress bars safe under papermill; ``timing``: per-step and per-cell timings.
 """

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from xqg_lab.core.atomic import write_atomic
+from xqg_lab.core.timing import start_cell_clock
 
 
 INTERACTIVE_DIR = Path("reports") / "interactive"
@@ -36,8 +37,11 @@ def enter_output_dir(output_dir: str | os.PathLike = "") -> Path:
     like a run folder (a store written by ``query_generation`` is found by ``xqg_eval`` under
     the same relative name). A relative ``output_dir`` is resolved from the checkout, never from
     the current folder, so running the cell twice stays put. Relative ``XQG_LAB_MIRROR`` /
-    ``XQG_LAB_CACHE`` are made absolute first, so they keep pointing where they did.
+    ``XQG_LAB_CACHE`` are made absolute first, so they keep pointing where they did. In a
+    notebook it also starts the cell clock whose table (:func:`xqg_lab.core.timing.cell_table`)
+    ends the notebook.
     """
+    start_cell_clock()
     for var in ("XQG_LAB_MIRROR", "XQG_LAB_CACHE"):
         if os.environ.get(var):
             os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
