@@ -220,8 +220,8 @@ def test_all_real_dev_questions_alpha_grid_equal_the_reference():
 def test_passage_twice_in_a_row_refused():
     data = _data([("q1", "fi", ["x"]), ("q2", "fi", ["y"])])
     grid = {0.0: np.array([[0, 1], [1, -1]]), 0.1: np.array([[0, 1], [2, 2]])}
-    with pytest.raises(ValueError, match=r"ranking 0\.1: expected each passage at most once per question, found "
-                                         r"passage row 2 twice for question 'q2'"):  # fmt: skip
+    with pytest.raises(ValueError, match=r"run 0\.1: expected each passage at most once per query, found passage 2 "
+                                         r"twice for query 'q2'"):  # fmt: skip
         xor_recall_per_query_grid(grid, ["q1", "q2"], ["p0", "p1", "p2"], data)
 
 
@@ -235,7 +235,7 @@ def test_equal_texts_in_different_rows_are_scored_like_the_reference():
     "grid, query_ids, passages, error, match",
     [
         ([np.array([[0]])], ["q1"], ["p"], TypeError, "mapping key -> int array"),
-        ({0: np.array([0])}, ["q1"], ["p"], ValueError, r"ranking 0: expected an integer array of shape \(1, depth\)"),
+        ({0: np.array([0])}, ["q1"], ["p"], ValueError, r"run 0: expected an integer array of shape \(1, depth\)"),
         ({0: np.array([[0.0]])}, ["q1"], ["p"], ValueError, "expected an integer array"),
         ({0: np.array([[0], [0]])}, ["q1"], ["p"], ValueError, r"shape \(1, depth\)"),
         ({0: np.array([[1]])}, ["q1"], ["p"], ValueError, r"expected passage rows in \[-1, 1\), found 1"),

@@ -33,6 +33,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from xqg_lab.metrics.ranking_arrays import _check_distinct
 from xqg_lab.metrics.xor_retrieve import (
     TOKENS_PER_K,
     _check_ks,
@@ -179,7 +180,8 @@ class _AnswerSpans:
 
 
 def _checked_rankings(grid, n_queries: int, n_passages: int, query_ids: np.ndarray) -> dict:
-    """``{key: int64 (n_queries, depth)}``; raises on shapes, dtypes, rows out of range and repeats."""
+    """``{key: int64 (n_queries, depth)}``; raises on shapes, dtypes, rows out of range and repeats
+    (as :func:`xqg_lab.metrics.per_query_grid`)."""
     if not isinstance(grid, Mapping):
         raise TypeError(f"expected rankings as a mapping key -> int array (n_queries, depth), found "
                         f"{type(grid).__name__}; wrap one ranking as {{0: indices}}")  # fmt: skip
@@ -187,20 +189,14 @@ def _checked_rankings(grid, n_queries: int, n_passages: int, query_ids: np.ndarr
     for key, indices in grid.items():
         indices = np.asarray(indices)
         if indices.ndim != 2 or len(indices) != n_queries or not np.issubdtype(indices.dtype, np.integer):
-            raise ValueError(f"ranking {key!r}: expected an integer array of shape ({n_queries}, depth) (rows of the "
+            raise ValueError(f"run {key!r}: expected an integer array of shape ({n_queries}, depth) (rows of the "
                              f"passages, -1 for none), found {indices.dtype} {indices.shape}; pass the indices of "
                              f"one search over the given query_ids")  # fmt: skip
         if indices.size and (indices.min() < -1 or indices.max() >= n_passages):
             bad = int(indices.max()) if indices.max() >= n_passages else int(indices.min())
-            raise ValueError(f"ranking {key!r}: expected passage rows in [-1, {n_passages}), found {bad}; pass "
+            raise ValueError(f"run {key!r}: expected passage rows in [-1, {n_passages}), found {bad}; pass "
                              f"the passage table the search ran over")  # fmt: skip
-        ordered = np.sort(indices, axis=1)
-        repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
-        if repeated.any():
-            row, col = map(int, np.argwhere(repeated)[0])
-            raise ValueError(f"ranking {key!r}: expected each passage at most once per question, found passage row "
-                             f"{int(ordered[row, col])} twice for question {query_ids[row]!r}; deduplicate the "
-                             f"search results")  # fmt: skip
+        _check_distinct(indices, key, query_ids, range(n_passages))
         out[key] = indices.astype(np.int64, copy=False)
     return out
 
