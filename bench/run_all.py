@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["encode", "metrics", "alpha_grid", "generation", "ann", "augment_memory", "scaling", "warm_run"]
+BENCHMARKS = ["encode", "metrics", "xor_recall", "alpha_grid", "generation", "ann", "augment_memory", "scaling", "warm_run"]
 
 
 def _markdown(results: dict) -> str:

@@ -142,14 +142,15 @@ def _score(grades: np.ndarray, judged: _Judgements, family: MeasureFamily, k: in
                      f"{sorted(f.value for f in FAST_FAMILIES)}")  # fmt: skip
 
 
-def _check_distinct(indices: np.ndarray, key, judged: _Judgements) -> None:
-    """ValueError when a row retrieves the same passage twice (a run holds each pair once)."""
+def _check_distinct(indices: np.ndarray, key, query_ids: Sequence[str], doc_ids: Sequence) -> None:
+    """ValueError when a row retrieves the same passage twice (a run holds each pair once);
+    ``query_ids`` and ``doc_ids`` name the rows and passage rows in the message."""
     ordered = np.sort(indices, axis=1)
     dup = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     if dup.any():
         row, col = map(int, np.argwhere(dup)[0])
         raise ValueError(f"run {key!r}: expected each passage at most once per query, found passage "
-                         f"{judged.doc_ids[ordered[row, col]]!r} twice for query {judged.query_ids[row]!r}; "
+                         f"{doc_ids[ordered[row, col]]!r} twice for query {query_ids[row]!r}; "
                          f"deduplicate the search results")  # fmt: skip
 
 
@@ -213,7 +214,7 @@ def per_query_grid(
         if indices.size and indices.max() >= judged.n_docs:
             raise ValueError(f"run {key!r}: indices name passage row {int(indices.max())}, but only "
                              f"{judged.n_docs} doc ids were given; pass the doc ids of the searched passages")  # fmt: skip
-        _check_distinct(indices, key, judged)
+        _check_distinct(indices, key, judged.query_ids, judged.doc_ids)
         _, ranked = trec_sorted(scores, indices, judged.doc_ids)
         unjudged = ~judged.judged_row & (ranked >= 0).any(1)
         if unjudged.any() and not warned:

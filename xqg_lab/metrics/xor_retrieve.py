@@ -257,14 +257,94 @@ def _normalise_predictions(predictions) -> tuple[dict[str, Sequence[str]], dict[
     return ctxs, langs
 
 
-def _warn_caller(message: str) -> None:
-    """A ``UserWarning`` attributed to the caller of :func:`xor_recall_per_query`."""
-    warnings.warn(message, UserWarning, stacklevel=3)
-
-
 def _few(ids: Sequence[str], n: int = 5) -> str:
     ids = list(ids)
     return ", ".join(repr(i) for i in ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def _span_answers(answers: Sequence[str]) -> list[str]:
+    """The answers R@kt matches: all but those exactly ``"yes"`` or ``"no"``."""
+    return [a for a in answers if a not in YES_NO]
+
+
+def _checked_data(data: pd.DataFrame) -> tuple[list[str], list[str], list[list[str]]]:
+    """``(query ids, stripped langs, answers)`` of ``data`` sorted by ``query_id``; raises on bad input."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"expected data as a DataFrame (query_id, lang, answers), found {type(data).__name__}")
+    _check_question_frame(data, "data", ("query_id", "lang", "answers"), fix="use read_xor_data()")
+    data = data.sort_values("query_id", kind="stable").reset_index(drop=True)
+    qids = list(data["query_id"])
+    for q in qids:
+        if not isinstance(q, str):
+            raise TypeError(f"data frame: expected str query ids, found {type(q).__name__} {q!r}; convert with astype(str)")
+    for q, answers in zip(qids, data["answers"]):
+        if isinstance(answers, str) or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise ValueError(
+                f"data frame: expected the answers of {q!r} as a list of non-empty strings, found {answers!r:.120}; "
+                f"an empty answer is a substring of every retrieval (a sure hit), so remove it"
+            )
+    langs = [l.strip() if isinstance(l, str) else l for l in data["lang"]]
+    return qids, langs, list(data["answers"])
+
+
+def _coverage_warnings(qids: list[str], langs: list[str], answers: list[list[str]], predicted_ids,
+                       pred_langs: Mapping[str, str]) -> list[str]:
+    """Messages about predictions for unknown ids, questions without a prediction and predicted
+    questions without answers; raises ValueError when a prediction's lang differs from the data's."""
+    mismatched = [
+        (q, pred_langs[q].strip(), lang)
+        for q, lang in zip(qids, langs)
+        if q in pred_langs and pred_langs[q].strip() != lang
+    ]
+    if mismatched:
+        q, pl, dl = mismatched[0]
+        raise ValueError(
+            f"predictions: expected each prediction's lang to match the data's, found {len(mismatched)} mismatches, "
+            f"e.g. {q!r} has lang {pl!r} in the predictions and {dl!r} in the data; the official scorer would group "
+            f"it under the prediction's lang, so fix the prediction file"
+        )
+    messages = []
+    known = set(qids)
+    unknown = [q for q in predicted_ids if q not in known]
+    if unknown:
+        messages.append(
+            f"XOR-Retrieve: ignoring predictions for {len(unknown)} question ids not in the data "
+            f"(e.g. {_few(sorted(unknown))}); the official scorer skips them too"
+        )
+    missing = [q for q in qids if q not in predicted_ids]
+    if missing:
+        messages.append(
+            f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
+            f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}"
+        )
+    no_answer = [q for q, a in zip(qids, answers) if q in predicted_ids and len(a) == 0]
+    if no_answer:
+        messages.append(
+            f"XOR-Retrieve: {len(no_answer)} predicted questions have no answer at all (\"answers\": []) and are NOT "
+            f"scored (the official scorer skips them too; R@kt is over the rest), e.g. {_few(no_answer)}"
+        )
+    return messages
+
+
+def _per_query_frame(qids: list[str], langs: list[str], predicted: np.ndarray, scored: np.ndarray,
+                     hits: Mapping[int, np.ndarray], n_tokens, ks: tuple[int, ...]) -> tuple[pd.DataFrame, list[str]]:
+    """The frame :func:`xor_recall_per_query` returns, and its messages about short retrievals."""
+    out = pd.DataFrame({"query_id": qids, "lang": langs, "predicted": predicted, "scored": scored})
+    for k in ks:
+        out[f"hit@{k}kt"] = hits[k]
+    out["n_tokens"] = pd.array(n_tokens, dtype="Int64")
+    messages = []
+    scored_tokens = out.loc[out["scored"], ["query_id", "n_tokens"]]
+    for k in ks:
+        budget = k * TOKENS_PER_K
+        short = scored_tokens[scored_tokens["n_tokens"] < budget]
+        if len(short):
+            messages.append(
+                f"XOR-Retrieve R@{k}kt: {len(short)} of {len(scored_tokens)} scored questions retrieved fewer than "
+                f"{budget} tokens (shortest {int(short['n_tokens'].min())}; e.g. {_few(list(short['query_id']))}); "
+                f"the official scorer silently scores them on what there is; retrieve more passages"
+            )
+    return out, messages
 
 
 def xor_recall_per_query(
@@ -296,56 +376,10 @@ def xor_recall_per_query(
     ids (ignored) and scored questions whose retrieval is shorter than a budget.
     """
     ks = _check_ks(ks)
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"expected data as a DataFrame (query_id, lang, answers), found {type(data).__name__}")
-    _check_question_frame(data, "data", ("query_id", "lang", "answers"), fix="use read_xor_data()")
+    qids, langs, answers = _checked_data(data)
     ctxs, pred_langs = _normalise_predictions(predictions)
-
-    data = data.sort_values("query_id", kind="stable").reset_index(drop=True)
-    qids = list(data["query_id"])
-    for q in qids:
-        if not isinstance(q, str):
-            raise TypeError(f"data frame: expected str query ids, found {type(q).__name__} {q!r}; convert with astype(str)")
-    for q, answers in zip(qids, data["answers"]):
-        if isinstance(answers, str) or not all(isinstance(a, str) and a.strip() for a in answers):
-            raise ValueError(
-                f"data frame: expected the answers of {q!r} as a list of non-empty strings, found {answers!r:.120}; "
-                f"an empty answer is a substring of every retrieval (a sure hit), so remove it"
-            )
-    langs = [l.strip() if isinstance(l, str) else l for l in data["lang"]]
-    known = set(qids)
-
-    mismatched = [
-        (q, pred_langs[q].strip(), lang)
-        for q, lang in zip(qids, langs)
-        if q in pred_langs and pred_langs[q].strip() != lang
-    ]
-    if mismatched:
-        q, pl, dl = mismatched[0]
-        raise ValueError(
-            f"predictions: expected each prediction's lang to match the data's, found {len(mismatched)} mismatches, "
-            f"e.g. {q!r} has lang {pl!r} in the predictions and {dl!r} in the data; the official scorer would group "
-            f"it under the prediction's lang, so fix the prediction file"
-        )
-    unknown = [q for q in ctxs if q not in known]
-    if unknown:
-        _warn_caller(
-            f"XOR-Retrieve: ignoring predictions for {len(unknown)} question ids not in the data "
-            f"(e.g. {_few(sorted(unknown))}); the official scorer skips them too",
-        )
-    missing = [q for q in qids if q not in ctxs]
-    if missing:
-        _warn_caller(
-            f"XOR-Retrieve: {len(missing)} of {len(qids)} questions have no prediction and are NOT counted "
-            f"(official semantics; R@kt is then over the rest), e.g. {_few(missing)}",
-        )
-
-    no_answer = [q for q, answers in zip(qids, data["answers"]) if q in ctxs and len(answers) == 0]
-    if no_answer:
-        _warn_caller(
-            f"XOR-Retrieve: {len(no_answer)} predicted questions have no answer at all (\"answers\": []) and are NOT "
-            f"scored (the official scorer skips them too; R@kt is over the rest), e.g. {_few(no_answer)}",
-        )
+    for message in _coverage_warnings(qids, langs, answers, ctxs, pred_langs):
+        warnings.warn(message, UserWarning, stacklevel=2)
 
     budgets = [k * TOKENS_PER_K for k in ks]
     max_budget = max(budgets)
@@ -354,13 +388,13 @@ def xor_recall_per_query(
     predicted = np.zeros(n, dtype=bool)
     scored = np.zeros(n, dtype=bool)
     hits = {k: np.full(n, np.nan) for k in ks}
-    n_tokens = pd.array([pd.NA] * n, dtype="Int64")
+    n_tokens = [pd.NA] * n
 
-    for i, (q, answers) in enumerate(zip(qids, data["answers"])):
+    for i, q in enumerate(qids):
         if q not in ctxs:
             continue
         predicted[i] = True
-        span_answers = [a for a in answers if a not in YES_NO]
+        span_answers = _span_answers(answers[i])
         if not span_answers:
             continue
         scored[i] = True
@@ -377,20 +411,9 @@ def xor_recall_per_query(
             concat = " ".join(tokens[:budget])
             hits[k][i] = 1.0 if any(a in concat for a in span_answers) else 0.0
 
-    out = pd.DataFrame({"query_id": qids, "lang": langs, "predicted": predicted, "scored": scored})
-    for k in ks:
-        out[f"hit@{k}kt"] = hits[k]
-    out["n_tokens"] = n_tokens
-
-    scored_tokens = out.loc[out["scored"], ["query_id", "n_tokens"]]
-    for k, budget in zip(ks, budgets):
-        short = scored_tokens[scored_tokens["n_tokens"] < budget]
-        if len(short):
-            _warn_caller(
-                f"XOR-Retrieve R@{k}kt: {len(short)} of {len(scored_tokens)} scored questions retrieved fewer than "
-                f"{budget} tokens (shortest {int(short['n_tokens'].min())}; e.g. {_few(list(short['query_id']))}); "
-                f"the official scorer silently scores them on what there is; retrieve more passages",
-            )
+    out, messages = _per_query_frame(qids, langs, predicted, scored, hits, n_tokens, ks)
+    for message in messages:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return out
 
 

@@ -22,7 +22,8 @@ that pipeline on the toolkit's pieces, resumably:
 3. exact search of α = 0 (the baseline) and α = ``alpha`` from the same two score terms
    (:func:`xqg_lab.scale.search.search_alpha_grid_sharded`);
 4. official-format predictions (``predictions-<condition>.json``: ``id, lang, ctxs`` with
-   passage texts) scored with :mod:`xqg_lab.metrics.xor_retrieve` (official R@kt rules).
+   passage texts), scored from the search arrays by :func:`xqg_lab.metrics.xor_recall_per_query_grid`
+   (the official R@kt rules of :mod:`xqg_lab.metrics.xor_retrieve`).
 
 :func:`published_table` holds the published numbers with their sources;
 :func:`compare_with_published` sets ours beside them with deltas.
@@ -461,7 +462,7 @@ def run_paper_table(config: PaperTableConfig, *, progress: bool = True) -> pd.Da
 
     from xqg_lab.data.xor_tydi import load_xor_questions
     from xqg_lab.encode.model import Encoder
-    from xqg_lab.metrics.xor_retrieve import xor_recall, xor_recall_per_query
+    from xqg_lab.metrics import xor_recall, xor_recall_per_query_grid
     from xqg_lab.scale.search import search_alpha_grid_sharded
     from xqg_lab.scale.shards import ParquetQueries, ShardStore, StoreQueries, encode_passage_shards, encode_query_sum_shards
 
@@ -504,6 +505,10 @@ def run_paper_table(config: PaperTableConfig, *, progress: bool = True) -> pd.Da
             q, store.iter_passage_embeddings(), store.iter_fusion_targets(), list(alphas.values()), k=config.k
         )
         texts = _passage_texts(store, corpus, np.concatenate([results[a][1] for a in alphas.values()]))
+        read = np.array(sorted(texts), dtype=np.int64)  # global rows of the passages read, as table rows
+        grid = {c: np.where(results[a][1] >= 0, np.searchsorted(read, results[a][1]), -1) for c, a in alphas.items()}
+        per_query = xor_recall_per_query_grid(grid, questions["query_id"], [texts[r] for r in read.tolist()], questions,
+                                              ks=(2, 5), progress=progress)  # fmt: skip
         for condition, alpha in alphas.items():
             predictions = pd.DataFrame({
                 "query_id": questions["query_id"],
@@ -511,7 +516,7 @@ def run_paper_table(config: PaperTableConfig, *, progress: bool = True) -> pd.Da
                 "ctxs": [[texts[int(r)] for r in row if r >= 0] for row in results[alpha][1]],
             })
             _write_predictions(predictions, folder / f"predictions-{condition}.json")
-            table = xor_recall(xor_recall_per_query(questions, predictions, ks=(2, 5)))
+            table = xor_recall(per_query[condition])
             for metric in METRICS:
                 frames.append(pd.DataFrame({
                     "retriever": name, "condition": condition, "alpha": alpha, "metric": metric,
