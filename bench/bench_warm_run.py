@@ -62,16 +62,17 @@ def run(*, quick: bool, config: str | None = None) -> dict:
     if forced is not None:
         rows.append({"run": "--force re-run on a warm cache (every notebook executed)", "seconds": forced, "runs": 1})
     all_reused = all(set(s) == {"reused"} for s in statuses)
+    targets = [{"target": "no-op re-run ≤ 20 s", "measured": f"{median(noop):.1f} s", "met": median(noop) <= 20 and all_reused}]
+    if forced is not None:
+        targets.append({"target": "warm demo (--force: every notebook executed, everything cached) ≤ 60 s",
+                        "measured": f"{forced:.1f} s", "met": forced <= 60})
     return {
         "title": f"xqg-lab run re-run where nothing changed: {config_path.relative_to(ROOT)}",
         "setup": {"config": str(config_path.relative_to(ROOT)), "notebooks": [n["notebook"] for n in manifest["notebooks"]],
                   "cache": os.environ.get("XQG_LAB_CACHE"), "mirror": os.environ.get("XQG_LAB_MIRROR")},
         "rows": rows,
         "checks": {"every_notebook_reused": all_reused, "reruns": reruns},
-        "targets": [
-            {"target": "no-op re-run ≤ 20 s", "measured": f"{median(noop):.1f} s",
-             "met": median(noop) <= 20 and all_reused},
-        ],
+        "targets": targets,
         "notes": ["the first run's time depends on what the shared cache already held"],
     }
 
