@@ -87,4 +87,19 @@ def test_cached_comparisons_equal_fresh_ones(isolated_cache):
         for family in fresh:
             for condition in fresh[family]:
                 pd.testing.assert_frame_equal(cached[family][condition], fresh[family][condition])
-    assert list((isolated_cache / "results").rglob("output.pkl"))
+    assert list((isolated_cache / "results").glob("*.parquet"))
+
+
+def test_every_measure_reads_back_equal_and_a_damaged_entry_is_computed_again(isolated_cache, pairs):
+    settings = {**SETTINGS, "measures": None, "options": {"ksg_mi": {"n_permutations": 19}, "gaussian_mi": {"n_components": 4},
+                                                       "language_probe": {"n_splits": 3}}}
+    settings.pop("measures")
+    fresh = alignment_report(*pairs, **settings)
+    first = call_cached(counted_report, *pairs, code="v1", **settings)
+    (entry,) = (isolated_cache / "results").glob("*.parquet")
+    entry.write_bytes(entry.read_bytes()[:100])
+    again = call_cached(counted_report, *pairs, code="v1", **settings)
+    assert len(CALLS) == 2
+    pd.testing.assert_frame_equal(first, fresh)
+    pd.testing.assert_frame_equal(call_cached(counted_report, *pairs, code="v1", **settings), again)
+    assert len(CALLS) == 2
