@@ -184,12 +184,9 @@ def generate_store(
     Path
         ``folder``; read it with :func:`read_store`.
     """
-    import pandas as pd
-    import pyarrow as pa
     from filelock import FileLock, Timeout
 
     from xqg_lab.core.progress import tqdm
-    from xqg_lab.generate.langcheck import check_languages
 
     if not isinstance(generator, Generator):
         raise TypeError(f"expected a Generator from xqg_lab.generate, found {type(generator).__name__}")
@@ -257,56 +254,24 @@ def generate_store(
         for index in todo:
             shard = shards[index]
             started = time.perf_counter()
-            cached = _cached_shard(key, content[index], shard, schema) if cache else None
-            if cached is not None:
-                store.write_outputs(
-                    KIND,
-                    index,
-                    {f"{KIND}.parquet": cached},
-                    {
-                        "n": len(shard),
-                        "n_queries": cached.num_rows,
-                        "content_sha256": content[index],
-                        "environment": environment,
-                        "seconds": round(time.perf_counter() - started, 3),
-                        "from_cache": str(_cache_path(key, content[index])),
-                    },
-                )
-                bar.update(len(shard))
-                continue
-            records = generator.generate(
-                shard, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress
-            )
-            records = _check_records(records, shard, langs, generator)
-            frame = pd.DataFrame(
-                {
-                    "doc_id": records["doc_id"].astype(str),
-                    "lang": records["lang"].astype(str),
-                    "sample": records["sample"].astype("int64"),
-                    "text": records["text"].astype(str),
-                    "generator": generator.name,
-                    "params_hash": key,
-                    "seed": pd.Series([seed] * len(records), dtype="int64", index=records.index),
-                    "in_target_language": check_languages(
-                        records["text"].astype(str).tolist(), records["lang"].tolist()
-                    ),
-                    **{c: records[c].astype(str) for c in generator.extra_columns},
-                }
-            )
-            frame = frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
-            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            if cache:
-                _keep_in_cache(_cache_path(key, content[index]), table)
+            table = _cached_shard(key, content[index], shard, schema) if cache else None
+            origin = {} if table is None else {"from_cache": str(_cache_path(key, content[index]))}
+            if table is None:
+                table = _generated_table(generator, shard, key, schema, langs=langs, n_per_lang=n_per_lang,
+                                         seed=seed, progress=progress)  # fmt: skip
+                if cache:
+                    _keep_in_cache(_cache_path(key, content[index]), table)
             store.write_outputs(
                 KIND,
                 index,
                 {f"{KIND}.parquet": table},
                 {
                     "n": len(shard),
-                    "n_queries": len(frame),
+                    "n_queries": table.num_rows,
                     "content_sha256": content[index],
                     "environment": environment,
                     "seconds": round(time.perf_counter() - started, 3),
+                    **origin,
                 },
             )
             bar.update(len(shard))
@@ -314,6 +279,33 @@ def generate_store(
     finally:
         lock.release()
     return folder
+
+
+def _generated_table(generator: Generator, shard: pd.DataFrame, key: str, schema: pa.Schema, *, langs, n_per_lang,
+                     seed: int, progress: bool) -> pa.Table:
+    """The queries ``generator`` writes for ``shard``, checked, language-checked and sorted, as a store table."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from xqg_lab.generate.langcheck import check_languages
+
+    records = generator.generate(shard, langs=langs, n_per_lang=n_per_lang, seed=seed, progress=progress)
+    records = _check_records(records, shard, langs, generator)
+    frame = pd.DataFrame(
+        {
+            "doc_id": records["doc_id"].astype(str),
+            "lang": records["lang"].astype(str),
+            "sample": records["sample"].astype("int64"),
+            "text": records["text"].astype(str),
+            "generator": generator.name,
+            "params_hash": key,
+            "seed": pd.Series([seed] * len(records), dtype="int64", index=records.index),
+            "in_target_language": check_languages(records["text"].astype(str).tolist(), records["lang"].tolist()),
+            **{c: records[c].astype(str) for c in generator.extra_columns},
+        }
+    )
+    frame = frame.sort_values(["doc_id", "lang", "sample"], kind="stable").reset_index(drop=True)
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def _cache_path(key: str, content_sha256: str) -> Path:
