@@ -26,7 +26,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from xqg_lab.core.validation import check_langs
-from xqg_lab.generate.base import LANGUAGES, Generator, check_n, check_passages, check_seed, records_frame
+from xqg_lab.generate.base import (
+    LANGUAGES,
+    RECORD_COLUMNS,
+    Generator,
+    check_n,
+    check_passages,
+    check_seed,
+    records_frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -246,27 +254,16 @@ class HeldOutQueries(Generator):
         langs = check_langs(langs, sorted(LANGUAGES), what="target language", refuse_duplicates=True)
         cap = None if n_per_lang is None else check_n(n_per_lang)
         check_seed(seed)
-        groups = {key: g for key, g in self._pool.groupby(["doc_id", "lang"], sort=False)}
-        rows = []
-        for doc_id in passages["doc_id"]:
-            for lang in langs:
-                group = groups.get((doc_id, lang))
-                if group is None:
-                    continue
-                for sample, (question_id, text) in enumerate(
-                    group[["question_id", "text"]].itertuples(index=False)
-                ):
-                    if cap is not None and sample >= cap:
-                        break
-                    rows.append(
-                        {
-                            "doc_id": doc_id,
-                            "lang": lang,
-                            "sample": sample,
-                            "text": text,
-                            "question_id": question_id,
-                        }
-                    )
+        import numpy as np
+
+        doc_rank = dict(zip(passages["doc_id"], range(len(passages))))
+        lang_rank = dict(zip(langs, range(len(langs))))
+        pool = self._pool[self._pool["doc_id"].isin(list(doc_rank)) & self._pool["lang"].isin(langs)]
+        pool = pool.assign(sample=pool.groupby(["doc_id", "lang"], sort=False).cumcount())
+        if cap is not None:
+            pool = pool[pool["sample"] < cap]
+        order = np.lexsort((pool["sample"], pool["lang"].map(lang_rank), pool["doc_id"].map(doc_rank)))
+        rows = pool.iloc[order][list(RECORD_COLUMNS) + list(self.extra_columns)].to_dict("records")
         return records_frame(rows, self.extra_columns)
 
 
