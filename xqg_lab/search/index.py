@@ -123,6 +123,7 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         raise ValueError(f"run frame lacks columns {sorted(missing)}; expected {RUN_COLUMNS}")
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(expected("tag as a non-empty word without spaces", tag, "fix: e.g. tag='xqg'"))
+    score = pd.Series([f"{s:.6f}" for s in run["score"].tolist()], index=run.index, dtype="str")
     lines = (
         run["query_id"].astype(str)
         + " Q0 "
@@ -130,12 +131,12 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         + " "
         + run["rank"].astype(str)
         + " "
-        + run["score"].map(lambda s: f"{s:.6f}")
+        + score
         + f" {tag}\n"
     )
     from xqg_lab.core.atomic import write_atomic
 
-    write_atomic(path, "".join(lines).encode("utf-8"))
+    write_atomic(path, "".join(lines.tolist()).encode("utf-8"))  # tolist: 8x quicker than iterating Arrow strings
 
 
 def read_trec_run(path: str | os.PathLike) -> pd.DataFrame:
