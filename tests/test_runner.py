@@ -67,7 +67,7 @@ def test_papermill_run_writes_report_tables_figures_and_manifest(tiny_beir, tiny
 
 def test_unknown_notebook_parameter_is_refused_before_running(tiny_beir, tiny_encoder_dir, tmp_path):
     config = tiny_config(tiny_beir, tiny_encoder_dir, batchsize=2)
-    with pytest.raises(ConfigError, match="parameters\): expected a known key, found 'batchsize'; did you mean 'batch_size'"):
+    with pytest.raises(ConfigError, match=r"parameters\): expected a known key, found 'batchsize'; did you mean 'batch_size'"):
         run_config(config, reports_dir=tmp_path)
 
 
@@ -345,3 +345,32 @@ def test_a_re_executed_notebook_resumes_the_stores_it_wrote_in_the_previous_run(
     carry_stores(old, "query_generation", run_dir, staging)
     assert (staging / "generated_queries" / "part-0.parquet").read_bytes() == b"rows"
     assert not (staging / "table.csv").exists()
+
+
+IRI_VERDICTS = """
+import json, sys
+{setup}
+import altair, jsonschema
+loaded_by_altair = getattr(sys.modules.get("rfc3987_syntax"), "__file__", None) is not None
+checker = jsonschema.FormatChecker()
+verdicts = [checker.conforms(text, form) for text in ("http://例え.jp/パス", "http://[bad", "relative/パス")
+            for form in ("iri", "iri-reference")]
+print(json.dumps({{"loaded_by_altair": loaded_by_altair, "verdicts": verdicts}}))
+"""
+
+
+def test_the_runners_kernel_imports_rfc3987_syntax_only_when_an_iri_is_checked():
+    """jsonschema imports rfc3987_syntax with altair (seconds of grammar compiling in every
+    notebook); the runner's kernel defers it to the first IRI check, with the same verdicts."""
+    import subprocess
+    import sys
+
+    def run(setup):
+        code = IRI_VERDICTS.format(setup=setup)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+        return json.loads(out.stdout.splitlines()[-1])
+
+    deferred = run("from xqg_lab.runner.kernel import defer_rfc3987_syntax; defer_rfc3987_syntax()")
+    plain = run("")
+    assert plain["loaded_by_altair"] and not deferred["loaded_by_altair"]
+    assert deferred["verdicts"] == plain["verdicts"] == [True, True, False, False, False, True]
