@@ -236,6 +236,21 @@ def test_compare_conditions_records_a_measure_that_cannot_run_as_nan_with_its_re
     assert results.loc[results["measure"] == "bitext_accuracy", "value"].notna().all()
 
 
+def test_cached_compare_conditions_equals_a_fresh_one_with_one_entry_per_cell(isolated_cache):
+    views, augment = _tiny_views(n=6)
+    kwargs = dict(heldout=augment, alphas=[0.0, 0.5], measures=["gaussian_mi", "bitext_accuracy", "linear_cka"],
+                  n_bootstrap=5, seed=1)  # fmt: skip
+    with pytest.warns(UserWarning, match="gaussian_mi not computed"):
+        fresh = study.compare_conditions(views, FakeEncoder(), **kwargs)
+    for _ in range(2):  # computed and kept, then read back with its warnings
+        with pytest.warns(UserWarning, match="gaussian_mi not computed"):
+            cached = study.compare_conditions(views, FakeEncoder(), cache=True, **kwargs)
+        pd.testing.assert_frame_equal(cached, fresh)
+        assert set(cached.attrs["seconds_by_measure"]) == {"gaussian_mi", "bitext_accuracy", "linear_cka"}
+    cells = fresh[["view", "condition", "alpha", "lang"]].drop_duplicates()
+    assert len(list((isolated_cache / "results").glob("*.parquet"))) == len(cells) == 6
+
+
 def test_compare_conditions_validates_inputs():
     views, augment = _tiny_views()
     with pytest.raises(ValueError, match="no 'xqg' view"):

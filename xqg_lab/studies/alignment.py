@@ -22,7 +22,6 @@ Conditions (:class:`Condition`):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 import warnings
@@ -367,31 +366,47 @@ def compare_conditions(
 
 
 def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure, where, cache):
-    """alignment_report one measure at a time, so that one measure failing on a small cell
-    leaves a NaN row with its reason instead of losing the others."""
-    import pandas as pd
+    """The measures of one cell; adds each measure's compute seconds to ``by_measure``. With
+    ``cache``, the cell is one cache entry, read back whole (its seconds are those measured when
+    it was computed)."""
+    import sys
 
     import xqg_lab.alignment
 
-    report = functools.partial(call_cached, alignment_report, code=code_key(xqg_lab.alignment)) if cache else alignment_report
+    args = (X, Y, [m.value for m in chosen], {m.value: o for m, o in per_measure.items()}, n_bootstrap, confidence,
+            seed, list(where))  # fmt: skip
+    if cache:
+        frame = call_cached(_measure_reports, *args, code=code_key(xqg_lab.alignment, sys.modules[__name__]))
+    else:
+        frame = _measure_reports(*args)
+    for measure, seconds in frame.groupby("measure", sort=False)["seconds"].first().items():
+        by_measure[measure] += seconds
+    return frame.drop(columns="seconds")
+
+
+def _measure_reports(X, Y, measures, options, n_bootstrap, confidence, seed, where):
+    """alignment_report one measure at a time, so that one measure failing on a small cell
+    leaves a NaN row with its reason instead of losing the others; ``seconds``: the compute
+    time of each measure (on each of its rows)."""
+    import pandas as pd
+
     frames = []
-    for measure in chosen:
+    for measure in measures:
         start = time.perf_counter()
-        opts = {measure.value: per_measure[measure]} if measure in per_measure else None
+        opts = {measure: options[measure]} if measure in options else None
         try:
-            frame = report(
+            frame = alignment_report(
                 X, Y, measures=[measure], n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, options=opts
             ).assign(note="")
         except ValueError as exc:
-            warnings.warn(f"{where[0]} / {where[1]}: {measure.value} not computed: {exc}", UserWarning, stacklevel=3)
+            warnings.warn(f"{where[0]} / {where[1]}: {measure} not computed: {exc}", UserWarning, stacklevel=3)
             frame = pd.DataFrame(
-                [{"measure": measure.value, "name": measure.value, "value": math.nan, "ci_low": math.nan,
-                  "ci_high": math.nan, "n": X.shape[0], "unit": "", "higher_is_better": pd.NA,
+                [{"measure": measure, "name": measure, "value": math.nan, "ci_low": math.nan,
+                  "ci_high": math.nan, "n": X.shape[0], "unit": "", "higher_is_better": None,
                   "reference": math.nan, "reference_label": "", "p_value": math.nan,
                   "p_floor": math.nan, "n_bootstrap": n_bootstrap, "note": str(exc)}]
             )  # fmt: skip
-        by_measure[measure.value] += time.perf_counter() - start
-        frames.append(frame)
+        frames.append(frame.assign(seconds=time.perf_counter() - start))
     return pd.concat(frames, ignore_index=True)
 
 
