@@ -361,7 +361,7 @@ print(json.dumps({{"loaded_by_altair": loaded_by_altair, "verdicts": verdicts}})
 
 def test_the_runners_kernel_imports_rfc3987_syntax_only_when_an_iri_is_checked():
     """jsonschema imports rfc3987_syntax with altair (seconds of grammar compiling in every
-    notebook); the runner's kernel defers it to the first IRI check, with the same verdicts."""
+    notebook); the runner and its kernels defer it to the first IRI check, with the same verdicts."""
     import subprocess
     import sys
 
@@ -370,7 +370,7 @@ def test_the_runners_kernel_imports_rfc3987_syntax_only_when_an_iri_is_checked()
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
         return json.loads(out.stdout.splitlines()[-1])
 
-    deferred = run("from xqg_lab.runner.kernel import defer_rfc3987_syntax; defer_rfc3987_syntax()")
+    deferred = run("from xqg_lab.runner.deferred_imports import defer_rfc3987_syntax; defer_rfc3987_syntax()")
     plain = run("")
     assert plain["loaded_by_altair"] and not deferred["loaded_by_altair"]
     assert deferred["verdicts"] == plain["verdicts"] == [True, True, False, False, False, True]

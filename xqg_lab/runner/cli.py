@@ -55,6 +55,9 @@ def check_kernel(name: str | None) -> None:
 
 
 def _run(argv: list[str]) -> int:
+    from xqg_lab.runner.deferred_imports import defer_rfc3987_syntax
+
+    defer_rfc3987_syntax()  # before papermill imports nbformat and jsonschema
     from xqg_lab.core.config import ConfigError, load_config
     from xqg_lab.runner.run import RunFailed, run_config
 
