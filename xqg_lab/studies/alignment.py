@@ -272,8 +272,9 @@ def compare_conditions(
         (view, condition, alpha, lang). ``n`` is the number of pairs. A measure that cannot be
         computed on a cell (e.g. ``gaussian_mi`` needs more pairs than MKQA's offline sample
         has) gives a row with NaN values and the reason in ``note`` (and a warning).
-        ``attrs``: ``seconds`` per (view, condition), ``seconds_by_measure``, and
-        ``n_no_query`` (``{"<view>/<condition>": {language set: passages without query}}``).
+        ``attrs``: ``seconds`` (wall time) per (view, condition), ``seconds_by_measure``
+        (compute time of each measure; for cells read from the cache, as measured when they
+        were computed), and ``n_no_query`` (``{"<view>/<condition>": {language set: passages without query}}``).
     """
     import pandas as pd
 
