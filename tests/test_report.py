@@ -71,3 +71,22 @@ def test_languages_table_adds_the_unweighted_mean_and_the_total_count():
     by_lang = pd.DataFrame({"MRR@10": [0.2, 0.6], "n_queries": [10, 30]}, index=pd.Index(["ar", "de"], name="lang"))
     table = languages_table(by_lang)
     assert table.loc["mean"].tolist() == pytest.approx([0.4, 40]) and len(by_lang) == 2
+
+
+def test_save_chart_writes_the_png_and_spec_that_altairs_own_save_writes(tmp_path):
+    import io
+
+    import altair as alt
+
+    from xqg_lab.present.report import save_chart
+
+    frame = pd.DataFrame({"lang": ["ar", "de", "zh"], "MRR@10": [0.72, 0.89, 0.73]})
+    chart = alt.Chart(frame).mark_bar().encode(x="lang", y="MRR@10").facet(column="lang")
+    png, spec = io.BytesIO(), io.StringIO()
+    chart.save(png, format="png", scale_factor=2)
+    chart.save(spec, format="json")
+    paths = save_chart(chart, "by_lang", output_dir=tmp_path)
+    assert [p.name for p in paths] == ["by_lang.png", "by_lang.svg", "by_lang.vl.json"]
+    assert paths[0].read_bytes() == png.getvalue()
+    assert paths[2].read_text() == spec.getvalue()
+    assert paths[1].read_text().startswith("<svg")
