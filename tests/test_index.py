@@ -4,6 +4,7 @@ import pytest
 
 from xqg_lab.search.index import (
     _inner_products_by_idx,
+    fixed_6,
     read_trec_run,
     search,
     search_alpha_grid,
@@ -52,6 +53,19 @@ def test_trec_run_round_trips(tmp_path):
     write_trec_run(run, tmp_path / "run.trec", tag="e5")
     assert (tmp_path / "run.trec").read_text().splitlines()[0] == "q1 Q0 007 1 2.500000 e5"
     pd.testing.assert_frame_equal(read_trec_run(tmp_path / "run.trec"), run)
+
+
+def test_trec_scores_are_formatted_as_pythons_six_decimals():
+    """fixed_6 rounds in integers; Python's f"{v:.6f}" (correct rounding of the binary value) is
+    the reference, on ties, signed zeros, tiny and huge values, non-finite ones and random scores."""
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, 5e-7, 1.5e-6, 2.5e-6, -5e-7, 1.0000005, 0.1234565, 0.9999995, 123.4567895, 999999.9999995,
+               -1e-9, 1e-300, 1e12, -1e12, 5e15, 1e300, np.nan, np.inf, -np.inf]  # fmt: skip
+    values = np.concatenate([
+        special, rng.normal(size=50_000), rng.normal(size=50_000).astype(np.float32),
+        np.round(rng.normal(size=20_000), 6) + 5e-7, rng.uniform(-1e9, 1e9, 20_000),
+    ])  # fmt: skip
+    assert fixed_6(values).to_pylist() == [f"{v:.6f}" for v in values.tolist()]
 
 
 def test_malformed_trec_line_names_file_and_line(tmp_path):
