@@ -133,8 +133,8 @@ def write_trec_run(run: pd.DataFrame, path: str | os.PathLike, *, tag: str = "xq
         fields[0], "Q0", fields[1], pc.cast(pa.array(run["rank"].to_numpy()), pa.string()),
         fixed_6(run["score"].to_numpy(dtype=np.float64)), f"{tag}\n", " ",
     )  # fmt: skip
-    text = pc.binary_join(pa.ListArray.from_arrays([0, len(lines)], lines), "")[0].as_py() if len(lines) else ""
-    write_atomic(path, text.encode("utf-8"))
+    whole_file = pc.binary_join(pa.ListArray.from_arrays([0, len(lines)], lines), "")[0]
+    write_atomic(path, whole_file.as_buffer())  # the UTF-8 bytes as Arrow holds them, no copy through str
 
 
 def fixed_6(values: np.ndarray):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -370,8 +371,6 @@ def _report(X, Y, chosen, per_measure, n_bootstrap, confidence, seed, by_measure
     """The measures of one cell; adds each measure's compute seconds to ``by_measure``. With
     ``cache``, the cell is one cache entry, read back whole (its seconds are those measured when
     it was computed)."""
-    import sys
-
     import xqg_lab.alignment
 
     args = (X, Y, [m.value for m in chosen], {m.value: o for m, o in per_measure.items()}, n_bootstrap, confidence,
